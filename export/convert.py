@@ -1,0 +1,45 @@
+"""optimum-intel export of a diffusers SDXL pipeline (a Hub id or a local folder) to OpenVINO IR."""
+
+import os
+import socket
+from pathlib import Path
+
+
+class HubUnreachable(RuntimeError):
+    pass
+
+
+def check_hub(repo: str, out: Path, timeout: float = 5.0) -> None:
+    """Fail at once, with what to do instead, when the Hub cannot be reached: the export would
+    otherwise retry for minutes before failing with a long traceback."""
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    host = endpoint.split("://", 1)[-1].split("/", 1)[0].split(":")[0]
+    advice = (f"Either run this where the Hub is reachable, or copy an already exported OpenVINO "
+              f"folder of {repo} (optimum-intel layout: model_index.json, unet/, vae_decoder/, ...) "
+              f"into {out}.")
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        raise HubUnreachable(f"Cannot export {repo}: HF_HUB_OFFLINE is set. {advice}")
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError as e:
+        raise HubUnreachable(f"Cannot export {repo}: the Hugging Face Hub ({host}) is unreachable "
+                             f"({e.__class__.__name__}: {e}). {advice}") from None
+
+
+def export_pipeline(source: str | Path, out: Path, weight_format: str = "fp16") -> Path:
+    """Run optimum-intel's exporter as `optimum-cli export openvino --task text-to-image
+    --weight-format fp16` does. The explicit weight format matters: without it the exporter
+    silently gives submodels over 1e9 parameters (the SDXL UNet) INT8 weights."""
+    from optimum.exporters.openvino import main_export
+    from optimum.intel import OVConfig
+
+    out.mkdir(parents=True, exist_ok=True)
+    main_export(
+        model_name_or_path=str(source),
+        output=out,
+        task="text-to-image",
+        library_name="diffusers",
+        ov_config=OVConfig(dtype=weight_format),
+        convert_tokenizer=True,  # openvino_tokenizer.xml lets openvino.genai load the folder too
+    )
+    return out

@@ -1,0 +1,45 @@
+"""models/<id>/<variant>/manifest.json: where an exported folder came from and how it was made."""
+
+import json
+import platform
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+PACKAGES = ("openvino", "optimum-intel", "diffusers", "transformers", "nncf", "torch")
+
+
+def folder_sizes(folder: Path) -> dict[str, int]:
+    """Bytes on disk per component subfolder, and in all."""
+    sizes = {sub.name: sum(f.stat().st_size for f in sub.rglob("*") if f.is_file())
+             for sub in sorted(folder.iterdir()) if sub.is_dir()}
+    sizes["total"] = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    return sizes
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for package in PACKAGES:
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def write(folder: Path, *, model_id: str, variant: str, source: str, method: str,
+          seconds: float, **details) -> dict:
+    manifest = {
+        "model": model_id,
+        "variant": variant,
+        "source": source,
+        "method": method,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "export_seconds": round(seconds, 1),
+        "sizes_bytes": folder_sizes(folder),
+        "versions": _versions(),
+        "python": platform.python_version(),
+        **details,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest

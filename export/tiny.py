@@ -1,0 +1,120 @@
+"""Tiny SDXL-architecture stand-in with random weights, built offline in seconds.
+
+It keeps the real model's geometry where it matters (VAE downsamples by 8, UNet with the SDXL
+text_time conditioning and attention only at low resolution, two CLIP text encoders whose hidden
+states are concatenated and whose second one has a pooled projection), so sizes, shapes and code
+paths behave as with SDXL-Turbo. Its images are noise.
+"""
+
+import json
+from pathlib import Path
+
+# Words that become single tokens, so that ordinary prompts count about as many CLIP tokens as
+# they would with the real vocabulary (a character-level vocabulary would hit 77 tokens at once).
+_WORDS = """a an the of in on at with and or to by from for under over near above behind
+photo photograph painting drawing portrait landscape close up view shot detailed high quality
+cat dog fox bird horse owl lion tiger bear rabbit fish robot astronaut person woman man child
+city street house castle forest mountain river lake sea ocean beach desert sky cloud clouds
+sun moon star stars night day sunset sunrise morning evening rain snow fog storm light
+red orange yellow green blue purple pink black white golden silver dark bright colorful
+small big tiny huge old young ancient modern futuristic cute beautiful cinematic dramatic
+style art oil watercolor pencil digital 3d render anime cartoon realistic sharp focus
+wearing sitting standing flying running reading holding looking garden room window table
+flowers tree trees grass field lighting neon glass wood stone metal steampunk fantasy""".split()
+
+
+def _byte_alphabet():
+    """CLIP's reversible byte-to-unicode table (from the GPT-2/CLIP BPE): every byte gets a
+    printable character, so any UTF-8 prompt tokenizes without unknown tokens."""
+    visible = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    chars, extra = [], 0
+    for b in range(256):
+        if b in visible:
+            chars.append(chr(b))
+        else:
+            chars.append(chr(256 + extra))
+            extra += 1
+    return chars
+
+
+def write_tokenizer(folder: Path) -> None:
+    """Write a CLIP BPE vocabulary by hand: all bytes (alone and word-final) plus _WORDS, each
+    word reachable by a chain of merges that grows it one character at a time."""
+    folder.mkdir(parents=True, exist_ok=True)
+    alphabet = _byte_alphabet()
+    vocab_list = alphabet + [c + "</w>" for c in alphabet]
+    merges = []
+    # Longer words first: their merges then outrank the merges of words inside them ("at" in
+    # "cat"), so each listed word ends up one token.
+    for word in sorted(set(_WORDS), key=lambda w: (-len(w), w)):
+        symbols = list(word[:-1]) + [word[-1] + "</w>"]
+        left = symbols[0]
+        for right in symbols[1:]:
+            merges.append((left, right))
+            left = left + right
+            vocab_list.append(left)
+    vocab_list = list(dict.fromkeys(vocab_list + ["<|startoftext|>", "<|endoftext|>"]))
+    vocab = {token: i for i, token in enumerate(vocab_list)}
+    merges = list(dict.fromkeys(merges))
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
+    lines = ["#version: 0.2"] + [f"{a} {b}" for a, b in merges]
+    (folder / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def build_pipeline(work: Path):
+    """Assemble a diffusers StableDiffusionXLPipeline with random weights (seeded: the same
+    stand-in on every machine)."""
+    import torch
+    from transformers import CLIPTokenizer
+
+    write_tokenizer(work / "tokenizer_files")
+    tokenizer = CLIPTokenizer(str(work / "tokenizer_files" / "vocab.json"),
+                              str(work / "tokenizer_files" / "merges.txt"),
+                              pad_token="<|endoftext|>", model_max_length=77)
+    text_config = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                       num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=77,
+                       projection_dim=32, bos_token_id=tokenizer.bos_token_id,
+                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    # Constructors take no generator: seed inside fork_rng so the caller's RNG state is untouched.
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return _assemble(tokenizer, text_config)
+
+
+def _assemble(tokenizer, text_config):
+    from diffusers import (AutoencoderKL, EulerAncestralDiscreteScheduler,
+                           StableDiffusionXLPipeline, UNet2DConditionModel)
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    unet = UNet2DConditionModel(
+        sample_size=64, in_channels=4, out_channels=4, layers_per_block=1,
+        block_out_channels=(32, 64), norm_num_groups=8,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True,
+        cross_attention_dim=64,  # text_encoder + text_encoder_2 hidden sizes
+        addition_embed_type="text_time", addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=80,  # pooled (32) + 6 time ids x 8
+    )
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
+        block_out_channels=(16, 32, 32, 32), norm_num_groups=8, sample_size=512,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        scaling_factor=0.13025,
+    )
+    scheduler = EulerAncestralDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        timestep_spacing="trailing")
+    return StableDiffusionXLPipeline(
+        vae=vae, unet=unet, scheduler=scheduler,
+        text_encoder=CLIPTextModel(CLIPTextConfig(**text_config)),
+        text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**text_config)),
+        tokenizer=tokenizer, tokenizer_2=tokenizer,
+    )
+
+
+def save_source(work: Path) -> Path:
+    """Save the tiny diffusers pipeline as a local folder, the 'source model' that export reads."""
+    source = work / "diffusers"
+    build_pipeline(work).save_pretrained(source)
+    return source

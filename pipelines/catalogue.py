@@ -1,0 +1,77 @@
+"""The one table of models the app serves and their defaults. The UI and CLI read it; nothing
+else repeats these facts."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Range:
+    min: float
+    max: float
+    default: float
+    step: float = 1
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    name: str
+    family: str  # turbo | lcm | sdxl-base | tiny
+    source: str | None  # Hub repo exported from; None for a stand-in built locally
+    variants: tuple[str, ...]
+    steps: Range  # text-to-image
+    img2img_steps: Range
+    strength: Range
+    guidance: Range
+    size: Range  # width and height, in pixels, multiples of size.step
+    description: str
+    stand_in: bool = False
+
+    @property
+    def uses_guidance(self) -> bool:
+        return self.guidance.max > 1
+
+
+# SDXL-Turbo: guidance 0, trailing timesteps, 512², 1-4 steps (its model card).
+_TURBO = dict(
+    family="turbo",
+    variants=("fp16",),
+    steps=Range(1, 4, 1),
+    img2img_steps=Range(1, 4, 2),
+    strength=Range(0.05, 1.0, 0.5, 0.05),
+    guidance=Range(0.0, 0.0, 0.0, 0.1),
+    size=Range(256, 1024, 512, 64),
+)
+
+MODELS: dict[str, ModelSpec] = {
+    spec.id: spec
+    for spec in (
+        ModelSpec(
+            id="sdxl-turbo", name="SDXL-Turbo", source="stabilityai/sdxl-turbo",
+            description="Adversarial diffusion distillation of SDXL: good images in 1-4 steps at 512².",
+            **_TURBO,
+        ),
+        ModelSpec(
+            id="tiny", name="Tiny stand-in", source=None, stand_in=True,
+            description="Random weights with the SDXL architecture, built offline for tests and "
+                        "demos: its images are noise.",
+            **{**_TURBO, "family": "tiny"},
+        ),
+    )
+}
+
+DEFAULT_MODEL = "sdxl-turbo"
+STAND_IN = "tiny"
+
+
+def get(model_id: str) -> ModelSpec:
+    try:
+        return MODELS[model_id]
+    except KeyError:
+        raise KeyError(f"Unknown model {model_id!r}; known: {', '.join(MODELS)}") from None
+
+
+def export_command(model_id: str, variant: str) -> str:
+    """The command a user runs to make a model available."""
+    suffix = "" if variant == "fp16" else f" --variant {variant}"
+    return f"python -m export {model_id}{suffix}"

@@ -1,0 +1,105 @@
+"""Run one validated request on a loaded pipeline: per-request seeded generator, progress per step,
+time per stage, and the warnings a user should see."""
+
+import time
+from collections import defaultdict
+from typing import Callable
+
+import torch
+
+from pipelines.requests import Image2Image, Result, Text2Image
+
+# OpenVINO submodels of an optimum-intel SDXL pipeline, and the stage each one's time counts to.
+STAGES = {
+    "text_encoder": "text encoders",
+    "text_encoder_2": "text encoders",
+    "vae_encoder": "VAE encoder",
+    "unet": "UNet",
+    "vae_decoder": "decoder",
+}
+CLIP_TOKENS = 77
+
+OnStep = Callable[[int, int], None]  # (steps done, steps in all)
+
+
+class StageClock:
+    """Adds up the time spent in each submodel of a pipeline during one call.
+
+    Written by hand: optimum-intel has no per-submodel timing hook. It wraps each part's forward
+    on the instance (OVPipelinePart.__call__ looks it up there). One clock per loaded model,
+    used only under that model's lock."""
+
+    def __init__(self):
+        self.seconds = defaultdict(float)
+
+    def instrument(self, pipeline) -> None:
+        for name, stage in STAGES.items():
+            part = getattr(pipeline, name, None)
+            if part is not None:
+                part.forward = self._timed(part.forward, stage)
+
+    def _timed(self, forward, stage):
+        def timed_forward(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return forward(*args, **kwargs)
+            finally:
+                self.seconds[stage] += time.perf_counter() - start
+        return timed_forward
+
+    def reset(self) -> None:
+        self.seconds.clear()
+
+
+def truncation_warning(tokenizer, prompt: str) -> str | None:
+    """CLIP reads 77 tokens (with start and end); the pipeline drops the rest silently."""
+    ids = tokenizer(prompt, add_special_tokens=False).input_ids
+    room = CLIP_TOKENS - 2
+    if len(ids) <= room:
+        return None
+    dropped = tokenizer.decode(ids[room:]).strip()
+    return (f"The prompt is {len(ids) + 2} CLIP tokens; the model reads only {CLIP_TOKENS}, so "
+            f"this end is ignored: “{dropped}”")
+
+
+def run(loaded, request: Text2Image, on_step: OnStep | None = None) -> Result:
+    """Run a request (as returned by requests.validate) on a registry.Loaded model, one request
+    at a time per model."""
+    with loaded.lock:
+        return _run_locked(loaded, request, on_step)
+
+
+def _run_locked(loaded, request: Text2Image, on_step: OnStep | None) -> Result:
+    is_img2img = isinstance(request, Image2Image)
+    pipeline = loaded.image2image if is_img2img else loaded.text2image
+    warnings = list(request.notes)
+    truncated = truncation_warning(pipeline.tokenizer, request.prompt)
+    if truncated:
+        warnings.append(truncated)
+
+    denoising_steps = int(request.steps * request.strength) if is_img2img else request.steps
+
+    def step_end(pipe, step, timestep, callback_kwargs):
+        if on_step:
+            on_step(step + 1, denoising_steps)
+        return callback_kwargs
+
+    kwargs = dict(
+        prompt=request.prompt,
+        num_inference_steps=request.steps,
+        guidance_scale=request.guidance,
+        generator=torch.Generator().manual_seed(request.seed),
+        callback_on_step_end=step_end,
+    )
+    if is_img2img:
+        kwargs.update(image=request.image, strength=request.strength)
+    else:
+        kwargs.update(width=request.width, height=request.height)
+
+    loaded.clock.reset()
+    start = time.perf_counter()
+    image = pipeline(**kwargs).images[0]
+    total = time.perf_counter() - start
+    timings = dict(loaded.clock.seconds)
+    timings["total"] = total
+    return Result(image=image, seed=request.seed, timings=timings, warnings=warnings)

@@ -1,0 +1,188 @@
+"""Typed generation requests and results, validated up front with concise messages (the role of
+diffusers' check_inputs) so that bad input never reaches OpenVINO."""
+
+import math
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from pipelines import catalogue
+from pipelines.catalogue import ModelSpec, Range
+
+MAX_PROMPT_CHARS = 1000
+MAX_SEED = 2**32 - 1
+MAX_UPLOAD_PIXELS = 40_000_000  # checked from the header, before any pixel is decoded
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
+
+class InvalidRequest(ValueError):
+    """Input the user can fix; its message is shown to them as is."""
+
+
+@dataclass(frozen=True)
+class Text2Image:
+    prompt: str
+    model_id: str = catalogue.DEFAULT_MODEL
+    variant: str = "fp16"
+    steps: int | None = None  # None: the model's default
+    width: int | None = None
+    height: int | None = None
+    seed: int | None = None  # None: a random seed, returned in the result
+    guidance: float | None = None
+    notes: tuple[str, ...] = ()  # what validation changed, for the user
+
+
+@dataclass(frozen=True)
+class Image2Image(Text2Image):
+    image: Image.Image | None = None
+    strength: float | None = None
+
+
+@dataclass
+class Result:
+    image: Image.Image
+    seed: int
+    timings: dict[str, float]  # seconds per stage, and "total"
+    warnings: list[str] = field(default_factory=list)
+
+
+def validate(request: Text2Image) -> Text2Image:
+    """Check a request against the catalogue and fill in defaults. Raises InvalidRequest."""
+    try:
+        spec = catalogue.get(request.model_id)
+    except KeyError as e:
+        raise InvalidRequest(e.args[0]) from None
+    if request.variant not in spec.variants:
+        raise InvalidRequest(f"{spec.name} has no variant {request.variant!r}; "
+                             f"choose one of {', '.join(spec.variants)}.")
+    prompt = _check_prompt(request.prompt)
+    is_img2img = isinstance(request, Image2Image)
+    steps_range = spec.img2img_steps if is_img2img else spec.steps
+    size = spec.size.default if is_img2img else None
+    checked = replace(
+        request,
+        prompt=prompt,
+        steps=int(_in_range("Steps", request.steps, steps_range, integer=True)),
+        width=size or _check_size("Width", request.width, spec),
+        height=size or _check_size("Height", request.height, spec),
+        seed=_check_seed(request.seed),
+        guidance=_in_range("Guidance", request.guidance, spec.guidance),
+    )
+    return _check_img2img(checked, spec) if is_img2img else checked
+
+
+def _check_prompt(prompt) -> str:
+    if not isinstance(prompt, str):
+        raise InvalidRequest("The prompt must be text.")
+    # Control characters (other than line breaks and tabs) are noise from pasting; drop them.
+    prompt = "".join(ch for ch in prompt if ch in "\n\t" or ch.isprintable()).strip()
+    if not prompt:
+        raise InvalidRequest("Please enter a prompt: describe the image you want.")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InvalidRequest(f"The prompt is {len(prompt)} characters long; the limit is "
+                             f"{MAX_PROMPT_CHARS} (the model reads only the first 77 tokens anyway).")
+    return prompt
+
+
+def _number(name: str, value) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"{name} must be a number, not {value!r}.") from None
+    if not math.isfinite(number):
+        raise InvalidRequest(f"{name} must be a finite number, not {value!r}.")
+    return number
+
+
+def _in_range(name: str, value, allowed: Range, integer: bool = False) -> float:
+    if value is None:
+        return allowed.default
+    number = _number(name, value)
+    if integer and number != int(number):
+        raise InvalidRequest(f"{name} must be a whole number, not {value!r}.")
+    if not allowed.min <= number <= allowed.max:
+        lo, hi = (int(allowed.min), int(allowed.max)) if integer else (allowed.min, allowed.max)
+        raise InvalidRequest(f"{name} must be between {lo} and {hi}, not {value!r}.")
+    return number
+
+
+def _check_size(name: str, value, spec: ModelSpec) -> int:
+    pixels = int(_in_range(name, value, spec.size, integer=True))
+    if pixels % spec.size.step:
+        raise InvalidRequest(f"{name} must be a multiple of {int(spec.size.step)} pixels "
+                             f"(the model works on 8×8 latent patches), not {pixels}.")
+    return pixels
+
+
+def _check_seed(seed) -> int:
+    if seed is None or seed == "":
+        return secrets.randbelow(MAX_SEED + 1)
+    number = _number("Seed", seed)
+    if number != int(number) or not 0 <= number <= MAX_SEED:
+        raise InvalidRequest(f"Seed must be a whole number from 0 to {MAX_SEED}, not {seed!r}.")
+    return int(number)
+
+
+def _check_img2img(request: Image2Image, spec: ModelSpec) -> Image2Image:
+    if request.image is None:
+        raise InvalidRequest("Please upload an image to transform.")
+    strength = _in_range("Strength", request.strength, spec.strength)
+    steps, notes = request.steps, list(request.notes)
+    # Image-to-image runs int(steps × strength) denoising steps; below 1 nothing would run.
+    # Raising the nominal steps keeps the cost at one step (SDXL-Turbo model card).
+    while int(steps * strength) < 1:
+        steps += 1
+    if steps != request.steps:
+        notes.append(f"Steps raised from {request.steps} to {steps}: image-to-image runs "
+                     f"int(steps × strength) = int({steps} × {strength:g}) = "
+                     f"{int(steps * strength)} denoising step(s), and needs at least one.")
+    image = fit_image(request.image, request.width, request.height)
+    return replace(request, strength=strength, steps=steps, image=image, notes=tuple(notes))
+
+
+def fit_image(image: Image.Image, width: int, height: int) -> Image.Image:
+    """Resize to the model's size keeping the aspect ratio, by center crop."""
+    return ImageOps.fit(image.convert("RGB"), (width, height), Image.Resampling.LANCZOS)
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Open an uploaded file as an RGB image, refusing non-images, corrupt files and images too
+    large to decode safely (the size is read from the header first)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidRequest("The uploaded image could not be found; please upload it again.")
+    if path.stat().st_size > MAX_UPLOAD_BYTES:
+        raise InvalidRequest(f"The file is larger than {MAX_UPLOAD_BYTES // 2**20} MB.")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_UPLOAD_PIXELS:
+                raise InvalidRequest(
+                    f"The image is {width}×{height} pixels; the limit is "
+                    f"{MAX_UPLOAD_PIXELS // 1_000_000} megapixels. Please downscale it.")
+            image.seek(0)  # animated images: the first frame
+            image.load()
+            return _to_rgb(image)
+    except InvalidRequest:
+        raise
+    except UnidentifiedImageError:
+        raise InvalidRequest("That file is not an image PIL can read (PNG, JPEG, WebP, ...).") from None
+    except Image.DecompressionBombError:
+        raise InvalidRequest("The image is too large to decode safely. Please downscale it.") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InvalidRequest(f"The image file is damaged or truncated ({e}).") from None
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any mode (palette, RGBA, CMYK, 16-bit grey, ...) to 8-bit RGB, alpha composited on white."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode.startswith("I"):
+        # Pillow's convert("RGB") clips 16-bit values instead of scaling them.
+        image = image.convert("I").point(lambda v: v / 256).convert("L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, "white")
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
