@@ -7,6 +7,7 @@ paths behave as with SDXL-Turbo. Its images are noise.
 """
 
 import json
+from collections import Counter
 from pathlib import Path
 
 # Words that become single tokens, so that ordinary prompts count about as many CLIP tokens as
@@ -18,7 +19,7 @@ city street house castle forest mountain river lake sea ocean beach desert sky c
 sun moon star stars night day sunset sunrise morning evening rain snow fog storm light
 red orange yellow green blue purple pink black white golden silver dark bright colorful
 small big tiny huge old young ancient modern futuristic cute beautiful cinematic dramatic
-style art oil watercolor pencil digital 3d render anime cartoon realistic sharp focus
+style art oil watercolor pencil digital render anime cartoon realistic sharp focus
 wearing sitting standing flying running reading holding looking garden room window table
 flowers tree trees grass field lighting neon glass wood stone metal steampunk fantasy""".split()
 
@@ -37,25 +38,41 @@ def _byte_alphabet():
     return chars
 
 
+def _learn_merges(words: list[str]) -> list[tuple[str, str]]:
+    """Classic BPE training (Sennrich et al.) on the word list until every word is one symbol.
+    Applying the merges in this order re-creates each listed word as a single token."""
+    corpus = [list(word[:-1]) + [word[-1] + "</w>"] for word in words]
+    merges = []
+    while True:
+        pairs = Counter(pair for symbols in corpus for pair in zip(symbols, symbols[1:]))
+        if not pairs:
+            return merges
+        best = max(sorted(pairs), key=pairs.get)  # most frequent; ties broken alphabetically
+        merges.append(best)
+        corpus = [_merge(symbols, best) for symbols in corpus]
+
+
+def _merge(symbols: list[str], pair: tuple[str, str]) -> list[str]:
+    merged, i = [], 0
+    while i < len(symbols):
+        if tuple(symbols[i:i + 2]) == pair:
+            merged.append(symbols[i] + symbols[i + 1])
+            i += 2
+        else:
+            merged.append(symbols[i])
+            i += 1
+    return merged
+
+
 def write_tokenizer(folder: Path) -> None:
-    """Write a CLIP BPE vocabulary by hand: all bytes (alone and word-final) plus _WORDS, each
-    word reachable by a chain of merges that grows it one character at a time."""
+    """Write a CLIP BPE vocabulary by hand: every byte (alone and word-final), plus merges
+    learned on _WORDS so that those words are single tokens."""
     folder.mkdir(parents=True, exist_ok=True)
     alphabet = _byte_alphabet()
-    vocab_list = alphabet + [c + "</w>" for c in alphabet]
-    merges = []
-    # Longer words first: their merges then outrank the merges of words inside them ("at" in
-    # "cat"), so each listed word ends up one token.
-    for word in sorted(set(_WORDS), key=lambda w: (-len(w), w)):
-        symbols = list(word[:-1]) + [word[-1] + "</w>"]
-        left = symbols[0]
-        for right in symbols[1:]:
-            merges.append((left, right))
-            left = left + right
-            vocab_list.append(left)
-    vocab_list = list(dict.fromkeys(vocab_list + ["<|startoftext|>", "<|endoftext|>"]))
-    vocab = {token: i for i, token in enumerate(vocab_list)}
-    merges = list(dict.fromkeys(merges))
+    merges = _learn_merges(sorted(set(_WORDS)))
+    tokens = alphabet + [c + "</w>" for c in alphabet] + [a + b for a, b in merges]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    vocab = {token: i for i, token in enumerate(dict.fromkeys(tokens))}
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
     lines = ["#version: 0.2"] + [f"{a} {b}" for a, b in merges]
     (folder / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -53,13 +53,13 @@ class StageClock:
 
 def truncation_warning(tokenizer, prompt: str) -> str | None:
     """CLIP reads 77 tokens (with start and end); the pipeline drops the rest silently."""
-    ids = tokenizer(prompt, add_special_tokens=False).input_ids
+    encoded = tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)
     room = CLIP_TOKENS - 2
-    if len(ids) <= room:
+    if len(encoded.input_ids) <= room:
         return None
-    dropped = tokenizer.decode(ids[room:]).strip()
-    return (f"The prompt is {len(ids) + 2} CLIP tokens; the model reads only {CLIP_TOKENS}, so "
-            f"this end is ignored: “{dropped}”")
+    dropped = prompt[encoded.offset_mapping[room][0]:].strip()  # the user's own text, verbatim
+    return (f"The prompt is {len(encoded.input_ids) + 2} CLIP tokens; the model reads only "
+            f"{CLIP_TOKENS}, so this end is ignored: “{dropped}”")
 
 
 def run(loaded, request: Text2Image, on_step: OnStep | None = None) -> Result:

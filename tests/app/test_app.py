@@ -1,0 +1,107 @@
+"""The app launched in-process, driven through gradio_client as an API user would."""
+
+import httpx
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+import app
+from pipelines.registry import Registry
+
+EXAMPLE = str(app.IMAGE_EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    return Client(app_url, verbose=False)
+
+
+def text_to_image(client, prompt="a red fox", seed=3, randomize=False, steps=1, width=512,
+                  height=512):
+    return client.predict(prompt, seed, randomize, steps, width, height, api_name="/text_to_image")
+
+
+def image_to_image(client, path=EXAMPLE, prompt="a castle", strength=0.5, steps=2, seed=3,
+                   randomize=False):
+    return client.predict(handle_file(path), prompt, strength, steps, seed, randomize,
+                          api_name="/image_to_image")
+
+
+def pixels(path) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+def test_both_tasks_have_api_names(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/text_to_image", "/image_to_image"} <= set(endpoints)
+
+
+def test_text_to_image_returns_image_seed_and_timings(client):
+    path, seed, info = text_to_image(client, width=768, height=512)
+    image = Image.open(path)
+    assert image.size == (768, 512) and image.format == "PNG"
+    assert seed == 3
+    for stage in ("text encoders", "UNet", "decoder", "in all"):
+        assert stage in info
+
+
+def test_same_seed_same_image_through_the_api(client):
+    first, again = text_to_image(client, seed=5), text_to_image(client, seed=5)
+    assert np.array_equal(pixels(first[0]), pixels(again[0]))
+    assert not np.array_equal(pixels(first[0]), pixels(text_to_image(client, seed=6)[0]))
+
+
+def test_random_seed_is_shown(client):
+    _, seed, info = text_to_image(client, randomize=True)
+    assert f"seed {seed}" in info
+
+
+def test_image_to_image_returns_the_model_size(client):
+    path, seed, info = image_to_image(client, steps=1, strength=0.5)
+    assert Image.open(path).size == (512, 512) and seed == 3
+    assert "VAE encoder" in info and "Steps raised from 1 to 2" in info
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda c: text_to_image(c, prompt=""), "Please enter a prompt"),
+    (lambda c: text_to_image(c, width=500), "multiple of 64"),
+    (lambda c: text_to_image(c, steps=7), "maximum value 4"),  # gradio checks slider ranges
+    (lambda c: image_to_image(c, path=__file__), "not an image"),
+])
+def test_bad_input_gets_a_clear_error_and_the_server_goes_on(client, call, message):
+    with pytest.raises(AppError, match=message):
+        call(client)
+    path, _, _ = text_to_image(client)
+    assert Image.open(path).size == (512, 512)
+
+
+def test_page_says_it_serves_the_stand_in(app_url):
+    config = httpx.get(f"{app_url}config", timeout=30).json()
+    texts = " ".join(str(c.get("props", {}).get("value", "")) for c in config["components"])
+    assert "serves the Tiny stand-in" in texts and "python -m export sdxl-turbo" in texts
+    assert "Serving **Tiny stand-in** (fp16)" in texts
+
+
+def test_a_real_exported_model_is_preferred_over_the_stand_in(tmp_path):
+    for model in ("tiny", "sdxl-turbo"):
+        (tmp_path / model / "fp16").mkdir(parents=True)
+        (tmp_path / model / "fp16" / "model_index.json").write_text("{}")
+    assert app.serving_model(Registry(tmp_path)) == ("sdxl-turbo", "fp16")
+
+
+@pytest.mark.parametrize("argv, ok", [
+    ([], True),
+    (["--share"], False),
+    (["--share", "--auth", "ann:secret"], True),
+    (["--share", "--share-without-auth"], True),
+    (["--auth", "no-colon"], False),
+])
+def test_share_needs_auth(argv, ok, monkeypatch):
+    monkeypatch.delenv("TURBO_AUTH", raising=False)
+    if ok:
+        app.parse_args(argv)
+    else:
+        with pytest.raises(SystemExit):
+            app.parse_args(argv)
