@@ -1,6 +1,10 @@
-"""Session fixtures: the tiny stand-in, exported once through the real optimum-intel path."""
+"""Session set-up: a private models folder holding the tiny stand-in, exported once through the
+real optimum-intel path."""
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -9,13 +13,26 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
-@pytest.fixture(scope="session")
-def models_dir(tmp_path_factory):
-    """A models folder holding the tiny stand-in, exported with `export.export_model`."""
-    from export import export_model
+def pytest_configure(config):
+    # Before collection: importing app builds `demo` from TURBO_MODELS_DIR, which must never be
+    # the user's own ./models.
+    os.environ["TURBO_MODELS_DIR"] = tempfile.mkdtemp(prefix="turbo-test-models-")
 
-    folder = tmp_path_factory.mktemp("models")
-    export_model("tiny", "fp16", folder)
+
+def pytest_unconfigure(config):
+    shutil.rmtree(os.environ.pop("TURBO_MODELS_DIR"), ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def models_dir():
+    """The session's models folder with the tiny stand-in exported (by `export.export_model`,
+    or already by importing app)."""
+    from export import export_model
+    from pipelines.registry import Registry
+
+    folder = Path(os.environ["TURBO_MODELS_DIR"])
+    if not Registry(folder).is_exported("tiny", "fp16"):
+        export_model("tiny", "fp16", folder)
     return folder
 
 
@@ -33,9 +50,7 @@ def loaded(registry):
 
 @pytest.fixture(scope="session")
 def app_url(models_dir):
-    """The app's importable `demo`, launched in-process on a free loopback port, serving the
-    stand-in from the session's models folder."""
-    os.environ["TURBO_MODELS_DIR"] = str(models_dir)
+    """The app's importable `demo`, launched in-process on a free loopback port."""
     from app import demo
 
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)

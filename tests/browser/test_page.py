@@ -1,0 +1,135 @@
+"""The page as a user sees it: headless Debian Chromium driven by Playwright against the app
+launched in-process (conftest's `app_url`, serving the tiny random-weight stand-in).
+
+Skipped where playwright or /usr/bin/chromium is missing, except under CI (which installs both),
+where that fails instead so a broken setup cannot pass as a skip. Never downloads a browser.
+Screenshots of both tabs land in assets/screenshots/."""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_IMAGE = ROOT / "assets" / "examples" / "dusk-hills.png"
+SCREENSHOTS = ROOT / "assets" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+GENERATION_TIMEOUT_MS = 60_000  # the first request also loads and compiles the stand-in
+TIMINGS = re.compile(r"\d+\.\d\d s in all \(.+\) · seed \d+")
+
+
+def _missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install playwright)"
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    return None
+
+
+if (_reason := _missing()) is not None:
+    if os.environ.get("CI"):
+        pytest.fail(f"browser tests cannot run under CI: {_reason}", pytrace=False)
+    pytest.skip(_reason, allow_module_level=True)
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    """A fresh tab on the app, loaded; uncaught page errors fail the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page_errors = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page.goto(app_url)
+    expect(page.locator("#status")).to_be_visible(timeout=30_000)
+    yield page
+    context.close()
+    assert not page_errors, f"uncaught errors in the page: {page_errors}"
+
+
+def open_tab(page: Page, name: str):
+    """Click the tab and return its panel (the only visible tabpanel)."""
+    page.get_by_role("tab", name=name, exact=True).click()
+    panel = page.get_by_role("tabpanel")  # hidden panels are not in the accessibility tree
+    expect(panel).to_have_count(1)
+    return panel
+
+
+def block(panel, label: str):
+    """A component's block, found by the label gradio shows on it."""
+    return panel.locator(".block").filter(
+        has=panel.page.locator("[data-testid=block-label]", has_text=label))
+
+
+def generate_and_wait(panel):
+    """Click this tab's Generate; return the loaded result <img> and the timings text."""
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    image = block(panel, "Result").locator("img")
+    expect(image).to_be_visible(timeout=GENERATION_TIMEOUT_MS)
+    expect(image).to_have_js_property("complete", True)
+    timings = panel.get_by_text("in all")
+    expect(timings).to_be_visible(timeout=GENERATION_TIMEOUT_MS)
+    expect(timings).to_have_text(TIMINGS)
+    return image, timings
+
+
+def natural_size(image) -> tuple[int, int]:
+    return tuple(image.evaluate("img => [img.naturalWidth, img.naturalHeight]"))
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / name, full_page=True)
+
+
+def test_text_to_image(page):
+    expect(page.locator("#stand-in-banner")).to_be_visible()
+    expect(page.locator("#stand-in-banner")).to_contain_text("random weights")
+    expect(page.locator("#status")).to_contain_text("Serving")
+
+    panel = open_tab(page, "Text-to-Image")
+    panel.get_by_label("Prompt", exact=True).fill("a lighthouse on a cliff at dawn")
+    image, _ = generate_and_wait(panel)
+
+    assert natural_size(image) == (512, 512)
+    expect(panel.get_by_label("Seed used", exact=True)).not_to_have_value("")
+    screenshot(page, "text-to-image.png")
+
+
+def test_image_to_image(page):
+    panel = open_tab(page, "Image-to-Image")
+    source = block(panel, "Image (center-cropped")
+    source.locator("input[type=file]").set_input_files(EXAMPLE_IMAGE)
+    expect(source.locator("img")).to_be_visible(timeout=15_000)  # the uploaded preview
+
+    panel.get_by_label("Prompt", exact=True).fill("a castle on the hills at dusk, oil painting")
+    image, _ = generate_and_wait(panel)
+
+    assert natural_size(image) == (512, 512)
+    screenshot(page, "image-to-image.png")
+
+
+def test_empty_prompt_shows_error(page):
+    panel = open_tab(page, "Text-to-Image")
+    panel.get_by_label("Prompt", exact=True).fill("")
+    panel.get_by_role("button", name="Generate", exact=True).click()
+
+    expect(page.get_by_text("Please enter a prompt")).to_be_visible(timeout=15_000)
+    expect(block(panel, "Result").locator("img")).to_have_count(0)
