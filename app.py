@@ -13,8 +13,8 @@ import gradio as gr
 
 from pipelines import catalogue, generate
 from pipelines.registry import ModelNotAvailable, Registry
-from pipelines.requests import (MAX_SEED, Image2Image, InvalidRequest, Result, Text2Image,
-                                load_image, validate)
+from pipelines.requests import (MAX_SEED, MAX_UPLOAD_BYTES, Image2Image, InvalidRequest, Result,
+                                Text2Image, load_image, validate)
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 EXAMPLE_PROMPTS = [
@@ -24,6 +24,9 @@ EXAMPLE_PROMPTS = [
     "a cute robot holding a cup of tea, 3d render, soft lighting",
 ]
 IMAGE_EXAMPLE = ASSETS / "examples" / "dusk-hills.png"
+# For every launch, tests included: uploads are capped, and gradio serves no file of ours but
+# assets/ (never models/, .env or the compile cache).
+LAUNCH_OPTIONS = dict(max_file_size=MAX_UPLOAD_BYTES, allowed_paths=[str(ASSETS)])
 
 
 class UploadImage(gr.Image):
@@ -178,8 +181,11 @@ def header(registry: Registry, model_id: str, variant: str) -> None:
                 f" on {registry.device}; it loads and compiles on first use.", elem_id="status")
 
 
-def build_demo(registry: Registry | None = None) -> gr.Blocks:
+def build_demo(registry: Registry | None = None, queue_size: int | None = None) -> gr.Blocks:
+    """The app. queue_size bounds the waiting requests (TURBO_QUEUE_SIZE, default 16): past it
+    users are told the app is busy instead of piling up work."""
     registry = registry or Registry()
+    queue_size = queue_size or int(os.environ.get("TURBO_QUEUE_SIZE", 16))
     model_id, variant = serving_model(registry)
     with gr.Blocks(title="turbo-studio") as demo:
         header(registry, model_id, variant)
@@ -187,7 +193,8 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
             text_to_image_tab(registry, model_id, variant)
         with gr.Tab("Image-to-Image"):
             image_to_image_tab(registry, model_id, variant)
-    return demo.queue(max_size=int(os.environ.get("TURBO_QUEUE_SIZE", 16)))
+    # api_open=False: the REST routes cannot skip the queue (and its bound and per-model limit).
+    return demo.queue(max_size=queue_size, api_open=False)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -212,4 +219,4 @@ demo = build_demo()
 if __name__ == "__main__":
     args = parse_args()
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
-                auth=tuple(args.auth.split(":", 1)) if args.auth else None)
+                auth=tuple(args.auth.split(":", 1)) if args.auth else None, **LAUNCH_OPTIONS)

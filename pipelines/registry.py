@@ -2,20 +2,28 @@
 
 Text-to-image and image-to-image share one set of compiled OpenVINO models (no second copy in
 memory) and one lock, because an OpenVINO infer request is not thread-safe and a diffusers
-scheduler carries state between steps."""
+scheduler carries state between steps. Loaded models stay within a RAM budget: the least
+recently used one is evicted before another is loaded."""
 
+import gc
 import json
 import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 from pipelines import catalogue
 from pipelines.catalogue import ModelSpec
 from pipelines.generate import StageClock
 
 SUBMODELS = ("unet", "vae_decoder", "vae_encoder", "text_encoder", "text_encoder_2")
+# Resident memory of a loaded model per byte of IR weights on disk. Measured here on the
+# full-size SDXL-Turbo stand-in: 6.5 GB of FP16 IR, 15.0 GB peak RSS while generating 512².
+RAM_PER_WEIGHT_BYTE = 2.3
 
 
 class ModelNotAvailable(RuntimeError):
@@ -26,6 +34,23 @@ def default_models_dir() -> Path:
     return Path(os.environ.get("TURBO_MODELS_DIR", Path(__file__).resolve().parent.parent / "models"))
 
 
+def default_ram_budget() -> int:
+    """Bytes loaded models may take: TURBO_RAM_BUDGET_GB, else 3/4 of this machine's RAM."""
+    if os.environ.get("TURBO_RAM_BUDGET_GB"):
+        return int(float(os.environ["TURBO_RAM_BUDGET_GB"]) * 2**30)
+    return int(psutil.virtual_memory().total * 0.75)
+
+
+def ram_estimate(folder: Path) -> int:
+    """Bytes a model will take once loaded, from the size of its weights on disk."""
+    weights = sum(f.stat().st_size for f in folder.glob("*/openvino_model.bin"))
+    return int(weights * RAM_PER_WEIGHT_BYTE)
+
+
+def _gb(size: int) -> str:
+    return f"{size / 2**30:.1f} GB"
+
+
 @dataclass
 class Loaded:
     spec: ModelSpec
@@ -34,16 +59,20 @@ class Loaded:
     text2image: object  # OVStableDiffusionXLPipeline
     image2image: object  # OVStableDiffusionXLImg2ImgPipeline sharing text2image's compiled models
     load_seconds: float
+    ram_estimate: int  # bytes, what the budget counts
+    rss_growth: int  # bytes the process grew by while loading, as measured
     clock: StageClock
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class Registry:
-    def __init__(self, models_dir: Path | None = None, device: str = "CPU"):
+    def __init__(self, models_dir: Path | None = None, device: str = "CPU",
+                 ram_budget: int | None = None):
         self.models_dir = Path(models_dir or default_models_dir())
         self.device = device
-        self._loaded: dict[tuple[str, str], Loaded] = {}
-        self._loading = threading.Lock()  # one load at a time: loads are memory-heavy
+        self.ram_budget = ram_budget or default_ram_budget()
+        self._loaded: OrderedDict[tuple[str, str], Loaded] = OrderedDict()  # oldest use first
+        self._loading = threading.Lock()  # one load or eviction at a time: they are memory-heavy
 
     def folder(self, model_id: str, variant: str) -> Path:
         return self.models_dir / model_id / variant
@@ -68,20 +97,61 @@ class Registry:
         key = (model_id, variant)
         with self._loading:
             if key not in self._loaded:
-                self._loaded[key] = self._load(spec, variant)
+                folder = self._exported_folder(spec, variant)
+                self._make_room(spec, variant, ram_estimate(folder))
+                self._loaded[key] = self._load(spec, variant, folder)
+            self._loaded.move_to_end(key)
             return self._loaded[key]
 
-    def _load(self, spec: ModelSpec, variant: str) -> Loaded:
-        folder = self.folder(spec.id, variant)
+    def loaded(self) -> list[tuple[str, str]]:
+        """Keys of the models in memory, least recently used first."""
+        return list(self._loaded)
+
+    def _exported_folder(self, spec: ModelSpec, variant: str) -> Path:
         if not self.is_exported(spec.id, variant):
             raise ModelNotAvailable(
                 f"{spec.name} ({variant}) is not exported in {self.models_dir}. "
                 f"Run `{catalogue.export_command(spec.id, variant)}` (or set TURBO_MODELS_DIR).")
+        return self.folder(spec.id, variant)
+
+    def _make_room(self, spec: ModelSpec, variant: str, needed: int) -> None:
+        """Evict least recently used models until `needed` more bytes fit the budget."""
+        if needed > self.ram_budget:
+            raise ModelNotAvailable(
+                f"{spec.name} ({variant}) needs about {_gb(needed)} of RAM; the budget is "
+                f"{_gb(self.ram_budget)} (TURBO_RAM_BUDGET_GB). Raise it, or use a smaller variant.")
+        in_use = lambda: sum(m.ram_estimate for m in self._loaded.values())  # noqa: E731
+        while self._loaded and in_use() + needed > self.ram_budget:
+            key, victim = next(iter(self._loaded.items()))
+            with victim.lock:  # let a running generation finish first
+                del self._loaded[key]
+            del victim
+            gc.collect()  # compiled models hold gigabytes: free them before the next load
+
+    def _load(self, spec: ModelSpec, variant: str, folder: Path) -> Loaded:
+        rss_before, start = psutil.Process().memory_info().rss, time.perf_counter()
+        try:
+            text2image, image2image = self._compile(folder)
+        except Exception as e:  # a damaged folder: say which and how to fix it
+            raise ModelNotAvailable(
+                f"{spec.name} ({variant}) in {folder} could not be loaded ({type(e).__name__}: "
+                f"{str(e).strip().splitlines()[0][:300]}). The folder may be incomplete or "
+                f"damaged: export it again with `{catalogue.export_command(spec.id, variant)}`."
+            ) from e
+        clock = StageClock()
+        for pipeline in (text2image, image2image):
+            pipeline.set_progress_bar_config(disable=True)
+            clock.instrument(pipeline)
+        return Loaded(spec=spec, variant=variant, folder=folder, text2image=text2image,
+                      image2image=image2image, load_seconds=time.perf_counter() - start,
+                      ram_estimate=ram_estimate(folder),
+                      rss_growth=psutil.Process().memory_info().rss - rss_before, clock=clock)
+
+    def _compile(self, folder: Path):
         from optimum.intel import OVStableDiffusionXLImg2ImgPipeline, OVStableDiffusionXLPipeline
 
-        start = time.perf_counter()
-        text2image = OVStableDiffusionXLPipeline.from_pretrained(
-            folder, export=False, device=self.device, compile=True)
+        text2image = OVStableDiffusionXLPipeline.from_pretrained(  # wants a str, not a Path
+            str(folder), export=False, device=self.device, compile=True)
         # The image-to-image pipeline takes the already compiled models (compile_only), so both
         # tasks share one copy of the weights; optimum-intel has no from_pipe for this.
         compiled = {name: getattr(text2image, name).request for name in SUBMODELS}
@@ -89,10 +159,4 @@ class Registry:
             scheduler=text2image.scheduler, tokenizer=text2image.tokenizer,
             tokenizer_2=text2image.tokenizer_2, model_save_dir=folder, device=self.device,
             compile_only=True, **compiled)
-        clock = StageClock()
-        for pipeline in (text2image, image2image):
-            pipeline.set_progress_bar_config(disable=True)
-            clock.instrument(pipeline)
-        return Loaded(spec=spec, variant=variant, folder=folder, text2image=text2image,
-                      image2image=image2image, load_seconds=time.perf_counter() - start,
-                      clock=clock)
+        return text2image, image2image

@@ -51,8 +51,8 @@ def loaded(registry):
 @pytest.fixture(scope="session")
 def app_url(models_dir):
     """The app's importable `demo`, launched in-process on a free loopback port."""
-    from app import demo
+    from app import LAUNCH_OPTIONS, demo
 
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH_OPTIONS)
     yield demo.local_url
     demo.close()

@@ -1,0 +1,104 @@
+"""The running app under load, with a full queue, and what it refuses to serve. Loopback only;
+every loop is bounded in count and time."""
+
+import os
+import time
+from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+import app
+from pipelines.requests import MAX_UPLOAD_BYTES
+
+JOB_TIMEOUT = 120  # seconds; a stand-in request takes well under one
+
+
+def generate(client, seed):
+    return client.predict("a red fox", seed, False, 1, 256, 256, api_name="/text_to_image")
+
+
+def test_eight_clients_five_requests_each_get_their_own_images(app_url):
+    def one_client(seed):  # a user waits for each image before asking for the next
+        client = Client(app_url, verbose=False)
+        return [np.asarray(Image.open(generate(client, seed)[0])) for _ in range(5)]
+
+    seeds = range(100, 108)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = dict(zip(seeds, pool.map(one_client, seeds)))
+    assert sum(len(images) for images in results.values()) == 40
+    for seed, images in results.items():
+        assert all(image.shape == (256, 256, 3) for image in images)
+        # Each client's seed reproduces its own image: nothing was mixed up between clients.
+        assert all(np.array_equal(image, images[0]) for image in images)
+    firsts = [images[0].tobytes() for images in results.values()]
+    assert len(set(firsts)) == 8
+
+
+def test_a_full_queue_answers_busy_and_the_app_recovers(registry):
+    demo = app.build_demo(registry, queue_size=2)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                **app.LAUNCH_OPTIONS)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        loaded = registry.get("tiny", "fp16")
+        with loaded.lock:  # the model is busy: one job waits on it, two queue, the rest are refused
+            jobs = [client.submit("a cat", 1, False, 1, 256, 256, api_name="/text_to_image")
+                    for _ in range(8)]
+            deadline = time.monotonic() + JOB_TIMEOUT
+            while sum(job.done() for job in jobs) < 5 and time.monotonic() < deadline:
+                time.sleep(0.1)
+        refused, served = [], []
+        for job in jobs:
+            try:
+                served.append(job.result(timeout=JOB_TIMEOUT))
+            except Exception as error:  # gradio_client raises QueueError for a full queue
+                refused.append(str(error))
+        assert len(refused) == 5 and all("Queue is full" in message for message in refused)
+        assert len(served) == 3 and all(Image.open(path).size == (256, 256) for path, _, _ in served)
+        assert Image.open(generate(client, 2)[0]).size == (256, 256)
+    finally:
+        demo.close()
+
+
+@pytest.mark.parametrize("path", [
+    lambda models_dir: models_dir / "tiny" / "fp16" / "unet" / "openvino_model.xml",
+    lambda models_dir: models_dir / "tiny" / "fp16" / "manifest.json",
+    lambda models_dir: app.ASSETS.parent / "app.py",
+    lambda models_dir: app.ASSETS.parent / ".env",
+    lambda models_dir: "/etc/passwd",
+])
+def test_private_files_are_not_served(app_url, models_dir, path):
+    private = Path(path(models_dir))
+    response = httpx.get(f"{app_url}gradio_api/file={private}", timeout=30)
+    assert response.status_code in (403, 404)
+    if private.exists():  # the answer names the path at most, never holds the file
+        assert private.read_bytes()[:200] not in response.content
+
+
+def test_assets_are_served(app_url):
+    response = httpx.get(f"{app_url}gradio_api/file={app.IMAGE_EXAMPLE}", timeout=30)
+    assert response.status_code == 200 and response.content[:4] == b"\x89PNG"
+
+
+def test_uploads_over_the_size_cap_are_refused(app_url, tmp_path):
+    big = tmp_path / "big.png"
+    with open(big, "wb") as f:
+        f.truncate(MAX_UPLOAD_BYTES + 1)
+    client = Client(app_url, verbose=False)
+    with pytest.raises(Exception, match="(?i)size|large"):
+        client.predict(handle_file(str(big)), "a cat", 0.5, 2, 1, False,
+                       api_name="/image_to_image")
+    assert Image.open(generate(client, 3)[0]).size == (256, 256)
+
+
+def test_rest_routes_cannot_skip_the_queue(app_url):
+    response = httpx.post(f"{app_url}gradio_api/run/text_to_image",
+                          json={"data": ["a cat", 1, False, 1, 256, 256]}, timeout=30)
+    assert response.status_code >= 400
+    assert not os.environ.get("GRADIO_ALLOWED_PATHS")
