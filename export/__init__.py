@@ -1,37 +1,81 @@
-"""Making models servable: optimum-intel export of catalogue models into the models folder.
-The only package that imports torch-heavy export code (lazily, inside the functions)."""
+"""Making models servable: optimum-intel export of catalogue models into the models folder, and
+INT8 quantization of an exported folder. The only package that imports torch-heavy export code
+(lazily, inside the functions)."""
 
 import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
-from export import convert, manifest, tiny
+from export import convert, manifest, quantize, tiny
 from pipelines import catalogue
-from pipelines.registry import default_models_dir
+from pipelines.registry import Registry, default_models_dir
 
 
 def export_model(model_id: str, variant: str = "fp16", models_dir: Path | None = None,
-                 out: Path | None = None) -> Path:
+                 out: Path | None = None, *, method: str = "full",
+                 samples: int = quantize.DEFAULT_SAMPLES, dataset: str | None = None,
+                 compress_text_encoders: bool = False) -> Path:
+    """Export a catalogue model. `int8` quantizes the FP16 export (made first if missing); the
+    keyword options apply to it only."""
     spec = catalogue.get(model_id)
     if variant not in spec.variants:
         raise ValueError(f"{spec.name} has no variant {variant!r}; choose {', '.join(spec.variants)}")
-    out = Path(out or Path(models_dir or default_models_dir()) / model_id / variant)
-    if spec.source is not None:
-        convert.check_hub(spec.source, out)
+    registry = Registry(models_dir or default_models_dir())
+    out = Path(out or registry.folder(model_id, variant))
+    if variant == "fp16":
+        if spec.source is not None:
+            convert.check_hub(spec.source, out)  # fail at once, before any work
+        return _staged(out, model_id, variant, lambda staged: _export_fp16(spec, staged))
+
+    if method not in quantize.METHODS:  # before any long step
+        raise ValueError(f"Unknown method {method!r}; choose {' or '.join(quantize.METHODS)}")
+    if dataset is not None:
+        convert.check_hub(dataset, out)
+    fp16 = registry.folder(model_id, "fp16")
+    if not registry.is_exported(model_id, "fp16"):
+        export_model(model_id, "fp16", registry.models_dir)
+
+    def build(staged: Path) -> dict:
+        details = quantize.quantize(fp16, staged, spec, method=method, num_samples=samples,
+                                    prompts=quantize.load_prompts(dataset, samples),
+                                    compress_text_encoders=compress_text_encoders)
+        _copy_missing(fp16, staged)
+        return dict(source=f"{spec.source or 'tiny stand-in'}, quantized from {fp16}",
+                    method=f"NNCF INT8 ({method}) of the UNet via optimum-intel", **details)
+
+    return _staged(out, model_id, variant, build)
+
+
+def _export_fp16(spec: catalogue.ModelSpec, staged: Path) -> dict:
+    source = spec.source or tiny.save_source(staged.parent / "source")
+    convert.export_pipeline(source, staged)
+    return dict(source=spec.source or "built locally by export/tiny.py (random weights)",
+                method="optimum-intel export, fp16 weights")
+
+
+def _staged(out: Path, model_id: str, variant: str, build: Callable[[Path], dict]) -> Path:
+    """Build into a temporary folder next to `out`, write the manifest, then move it in: a failed
+    export never leaves a half-written folder that the registry would take for a model."""
     start = time.perf_counter()
-    # Export next to the target and move it in at the end: a failed export never leaves a
-    # half-written folder that the registry would take for a model.
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{variant}-") as work:
-        work = Path(work)
-        source = spec.source if spec.source is not None else tiny.save_source(work / "source")
-        staged = convert.export_pipeline(source, work / "ov")
+        staged = Path(work) / "ov"
+        details = build(staged)
         manifest.write(staged, model_id=model_id, variant=variant,
-                       source=spec.source or "built locally by export/tiny.py (random weights)",
-                       method=f"optimum-intel export, {variant} weights",
-                       seconds=time.perf_counter() - start)
+                       seconds=time.perf_counter() - start, **details)
         if out.exists():
             shutil.rmtree(out)
         staged.rename(out)
     return out
+
+
+def _copy_missing(reference: Path, staged: Path) -> None:
+    """optimum-intel's quantizer saves the pipeline without the OpenVINO tokenizers that
+    openvino.genai needs; take them from the FP16 folder."""
+    for path in reference.rglob("*"):
+        target = staged / path.relative_to(reference)
+        if path.is_file() and not target.exists() and path.name != "manifest.json":
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)

@@ -6,15 +6,9 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from pipelines.registry import folder_sizes
+
 PACKAGES = ("openvino", "optimum-intel", "diffusers", "transformers", "nncf", "torch")
-
-
-def folder_sizes(folder: Path) -> dict[str, int]:
-    """Bytes on disk per component subfolder, and in all."""
-    sizes = {sub.name: sum(f.stat().st_size for f in sub.rglob("*") if f.is_file())
-             for sub in sorted(folder.iterdir()) if sub.is_dir()}
-    sizes["total"] = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-    return sizes
 
 
 def _versions() -> dict[str, str]:

@@ -35,7 +35,7 @@ class ModelSpec:
 # SDXL-Turbo: guidance 0, trailing timesteps, 512², 1-4 steps (its model card).
 _TURBO = dict(
     family="turbo",
-    variants=("fp16",),
+    variants=("fp16", "int8"),
     steps=Range(1, 4, 1),
     img2img_steps=Range(1, 4, 2),
     strength=Range(0.05, 1.0, 0.5, 0.05),

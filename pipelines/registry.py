@@ -47,6 +47,14 @@ def ram_estimate(folder: Path) -> int:
     return int(weights * RAM_PER_WEIGHT_BYTE)
 
 
+def folder_sizes(folder: Path) -> dict[str, int]:
+    """Bytes on disk per component subfolder, and in all."""
+    sizes = {sub.name: sum(f.stat().st_size for f in sub.rglob("*") if f.is_file())
+             for sub in sorted(folder.iterdir()) if sub.is_dir()}
+    sizes["total"] = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    return sizes
+
+
 def _gb(size: int) -> str:
     return f"{size / 2**30:.1f} GB"
 
@@ -105,7 +113,11 @@ class Registry:
 
     def loaded(self) -> list[tuple[str, str]]:
         """Keys of the models in memory, least recently used first."""
-        return list(self._loaded)
+        with self._loading:
+            return list(self._loaded)
+
+    def disk_sizes(self, model_id: str, variant: str) -> dict[str, int]:
+        return folder_sizes(self.folder(model_id, variant))
 
     def _exported_folder(self, spec: ModelSpec, variant: str) -> Path:
         if not self.is_exported(spec.id, variant):

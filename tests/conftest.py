@@ -1,5 +1,5 @@
-"""Session set-up: a private models folder holding the tiny stand-in, exported once through the
-real optimum-intel path."""
+"""Session set-up: a private models folder holding the tiny stand-in, FP16 and INT8, exported
+once through the real optimum-intel and NNCF path."""
 
 import os
 import shutil
@@ -13,10 +13,18 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
+INT8_SAMPLES = 4  # calibration samples: enough to exercise the path, quick on a tiny model
+
+
 def pytest_configure(config):
-    # Before collection: importing app builds `demo` from TURBO_MODELS_DIR, which must never be
-    # the user's own ./models.
-    os.environ["TURBO_MODELS_DIR"] = tempfile.mkdtemp(prefix="turbo-test-models-")
+    # Before collection: importing app builds `demo` from TURBO_MODELS_DIR (which must never be
+    # the user's own ./models) and lists the variants exported there.
+    folder = tempfile.mkdtemp(prefix="turbo-test-models-")
+    os.environ["TURBO_MODELS_DIR"] = folder
+    from export import export_model
+
+    export_model("tiny", "fp16", Path(folder))
+    export_model("tiny", "int8", Path(folder), samples=INT8_SAMPLES)
 
 
 def pytest_unconfigure(config):
@@ -25,15 +33,8 @@ def pytest_unconfigure(config):
 
 @pytest.fixture(scope="session")
 def models_dir():
-    """The session's models folder with the tiny stand-in exported (by `export.export_model`,
-    or already by importing app)."""
-    from export import export_model
-    from pipelines.registry import Registry
-
-    folder = Path(os.environ["TURBO_MODELS_DIR"])
-    if not Registry(folder).is_exported("tiny", "fp16"):
-        export_model("tiny", "fp16", folder)
-    return folder
+    """The session's models folder, with tiny/fp16 and tiny/int8."""
+    return Path(os.environ["TURBO_MODELS_DIR"])
 
 
 @pytest.fixture(scope="session")
