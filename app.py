@@ -11,7 +11,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines import catalogue, generate
+import pandas as pd
+
+from pipelines import catalogue, compare, generate
 from pipelines.registry import ModelNotAvailable, Registry
 from pipelines.requests import (MAX_SEED, MAX_UPLOAD_BYTES, Image2Image, InvalidRequest, Result,
                                 Text2Image, load_image, validate)
@@ -44,15 +46,28 @@ class UploadImage(gr.Image):
         return payload.path
 
 
-def serving_model(registry: Registry) -> tuple[str, str]:
+def serving_model(registry: Registry) -> str:
     """The first real exported model, else the tiny stand-in (exported now if missing, ~20 s)."""
-    real = [key for key in registry.exported() if not catalogue.get(key[0]).stand_in]
+    real = [model_id for model_id, _ in registry.exported()
+            if not catalogue.get(model_id).stand_in]
     if real:
         return real[0]
     if not registry.is_exported(catalogue.STAND_IN, "fp16"):
         from export import export_model  # torch-heavy; only needed this once
         export_model(catalogue.STAND_IN, "fp16", registry.models_dir)
-    return catalogue.STAND_IN, "fp16"
+    return catalogue.STAND_IN
+
+
+def exported_variants(registry: Registry, model_id: str) -> list[str]:
+    return [variant for variant in catalogue.get(model_id).variants
+            if registry.is_exported(model_id, variant)]
+
+
+def variant_choice(registry: Registry, model_id: str) -> gr.Radio:
+    """FP16 / INT8, listing only the variants exported here."""
+    variants = exported_variants(registry, model_id)
+    return gr.Radio(variants, value=variants[0], label="Variant",
+                    info="INT8: NNCF-quantized UNet, smaller and faster on CPUs with VNNI/AMX")
 
 
 def describe(result: Result) -> str:
@@ -98,7 +113,7 @@ def result_outputs() -> tuple[gr.Image, gr.Number, gr.Markdown]:
     return image, seed_used, info
 
 
-def text_to_image_tab(registry: Registry, model_id: str, variant: str) -> None:
+def text_to_image_tab(registry: Registry, model_id: str) -> None:
     spec = catalogue.get(model_id)
     with gr.Row():
         with gr.Column():
@@ -111,12 +126,14 @@ def text_to_image_tab(registry: Registry, model_id: str, variant: str) -> None:
                                            value=spec.size.default, step=spec.size.step)
                                  for name in ("Width", "Height"))
             seed, randomize = seed_controls()
+            variant = variant_choice(registry, model_id)
             button = gr.Button("Generate", variant="primary")
             gr.Examples(EXAMPLE_PROMPTS, inputs=[prompt])
         with gr.Column():
             image, seed_used, info = result_outputs()
 
-    def text_to_image(prompt, seed, randomize, steps, width, height, progress=gr.Progress()):
+    def text_to_image(prompt, seed, randomize, steps, width, height, variant,
+                      progress=gr.Progress()):
         request = Text2Image(prompt=prompt, model_id=model_id, variant=variant,
                              seed=None if randomize else seed, steps=steps, width=width,
                              height=height)
@@ -124,12 +141,12 @@ def text_to_image_tab(registry: Registry, model_id: str, variant: str) -> None:
         return result.image, result.seed, describe(result)
 
     gr.on([button.click, prompt.submit], text_to_image,
-          inputs=[prompt, seed, randomize, steps, width, height],
+          inputs=[prompt, seed, randomize, steps, width, height, variant],
           outputs=[image, seed_used, info], api_name="text_to_image",
           concurrency_id=model_id, concurrency_limit=1)
 
 
-def image_to_image_tab(registry: Registry, model_id: str, variant: str) -> None:
+def image_to_image_tab(registry: Registry, model_id: str) -> None:
     spec = catalogue.get(model_id)
     with gr.Row():
         with gr.Column():
@@ -143,13 +160,15 @@ def image_to_image_tab(registry: Registry, model_id: str, variant: str) -> None:
                               maximum=spec.img2img_steps.max, value=spec.img2img_steps.default,
                               step=1)
             seed, randomize = seed_controls()
+            variant = variant_choice(registry, model_id)
             button = gr.Button("Generate", variant="primary")
             gr.Examples([[str(IMAGE_EXAMPLE), "a castle on the hills at dusk, oil painting"]],
                         inputs=[source, prompt])
         with gr.Column():
             image, seed_used, info = result_outputs()
 
-    def image_to_image(path, prompt, strength, steps, seed, randomize, progress=gr.Progress()):
+    def image_to_image(path, prompt, strength, steps, seed, randomize, variant,
+                       progress=gr.Progress()):
         try:
             picture = load_image(path) if path else None
         except InvalidRequest as e:
@@ -160,12 +179,93 @@ def image_to_image_tab(registry: Registry, model_id: str, variant: str) -> None:
         return result.image, result.seed, describe(result)
 
     gr.on([button.click, prompt.submit], image_to_image,
-          inputs=[source, prompt, strength, steps, seed, randomize],
+          inputs=[source, prompt, strength, steps, seed, randomize, variant],
           outputs=[image, seed_used, info], api_name="image_to_image",
           concurrency_id=model_id, concurrency_limit=1)
 
 
-def header(registry: Registry, model_id: str, variant: str) -> None:
+def comparison_table(comparison: compare.Comparison) -> str:
+    """Markdown: the figures of both runs side by side."""
+    fp16, int8 = comparison.runs
+    rows = [("total latency", *(f"{run.result.timings['total']:.2f} s" for run in (fp16, int8)))]
+    rows += [(stage, *(f"{run.result.timings.get(stage, 0):.2f} s" for run in (fp16, int8)))
+             for stage in fp16.result.timings if stage != "total"]
+    rows += [("UNet on disk", *(_mb(run.unet_bytes) for run in (fp16, int8))),
+             ("pipeline on disk", *(_mb(run.pipeline_bytes) for run in (fp16, int8))),
+             ("memory when loaded (RSS growth)", *(_mb(run.rss_growth) for run in (fp16, int8)))]
+    lines = ["| | FP16 | INT8 |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    lines.append(f"\n**INT8 is {comparison.speedup:.2f}× as fast** in all · PSNR "
+                 f"{comparison.psnr:.2f} dB · SSIM {comparison.ssim:.4f} (INT8 against FP16)")
+    lines += [f"- {note}" for note in comparison.notes]
+    return "\n".join(lines)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:,.1f} MB"
+
+
+def latency_frame(comparison: compare.Comparison) -> pd.DataFrame:
+    return pd.DataFrame([{"variant": run.variant.upper(), "stage": stage, "seconds": seconds}
+                         for run in comparison.runs
+                         for stage, seconds in run.result.timings.items() if stage != "total"])
+
+
+def comparison_figures(comparison: compare.Comparison) -> dict:
+    """Every figure of the comparison, for API users."""
+    return {
+        "speedup": comparison.speedup,
+        "psnr_db": None if comparison.psnr == float("inf") else comparison.psnr,
+        "identical": comparison.psnr == float("inf"),
+        "ssim": comparison.ssim,
+        "notes": comparison.notes,
+        **{run.variant: {"seconds": run.result.timings, "unet_bytes": run.unet_bytes,
+                         "pipeline_bytes": run.pipeline_bytes, "rss_growth_bytes": run.rss_growth}
+           for run in comparison.runs},
+    }
+
+
+def comparison_tab(registry: Registry, model_id: str) -> None:
+    spec = catalogue.get(model_id)
+    missing = [v for v in compare.VARIANTS if not registry.is_exported(model_id, v)]
+    if missing:
+        gr.Markdown(f"To compare, export the missing variant: "
+                    + " and ".join(f"`{catalogue.export_command(model_id, v)}`" for v in missing)
+                    + ", then restart the app.", elem_id="compare-missing")
+    with gr.Row():
+        prompt = gr.Textbox(label="Prompt", lines=2, scale=3, value=EXAMPLE_PROMPTS[0])
+        with gr.Column(scale=1):
+            steps = gr.Slider(label="Steps", minimum=spec.steps.min, maximum=spec.steps.max,
+                              value=spec.steps.default, step=1)
+            seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, maximum=MAX_SEED)
+            button = gr.Button("Compare FP16 and INT8", variant="primary")
+    with gr.Row():
+        fp16_image = gr.Image(label="FP16", type="pil", format="png", height=384)
+        int8_image = gr.Image(label="INT8", type="pil", format="png", height=384)
+    with gr.Row():
+        table = gr.Markdown()
+        chart = gr.BarPlot(x="variant", y="seconds", color="stage", y_title="seconds",
+                           title="Latency per stage")
+    figures = gr.JSON(label="All figures", visible=False)
+
+    def run_comparison(prompt, steps, seed, progress=gr.Progress()):
+        progress(0, desc="FP16, then INT8 (loading compiles each once)…")
+        request = Text2Image(prompt=prompt, model_id=model_id, seed=seed, steps=steps)
+        try:
+            comparison = compare.compare(registry, request)
+        except (InvalidRequest, ModelNotAvailable) as e:
+            raise user_error(e) from None
+        fp16, int8 = (run.result.image for run in comparison.runs)
+        return (fp16, int8, comparison_table(comparison), latency_frame(comparison),
+                comparison_figures(comparison))
+
+    # One concurrency group with the other tabs: the two runs never share the cores with
+    # another generation, so their times are comparable.
+    gr.on([button.click, prompt.submit], run_comparison, inputs=[prompt, steps, seed],
+          outputs=[fp16_image, int8_image, table, chart, figures], api_name="compare",
+          concurrency_id=model_id, concurrency_limit=1)
+
+
+def header(registry: Registry, model_id: str) -> None:
     spec = catalogue.get(model_id)
     gr.Markdown("# turbo-studio\nText-to-image and image-to-image in 1–4 steps with "
                 "SDXL-Turbo on OpenVINO, on your CPU.")
@@ -177,8 +277,10 @@ def header(registry: Registry, model_id: str, variant: str) -> None:
             f"`{catalogue.export_command(real.id, 'fp16')}` where the Hugging Face Hub is "
             f"reachable (about 14 GB of RAM, 7 GB of disk), then restart the app.",
             elem_id="stand-in-banner")
-    gr.Markdown(f"Serving **{spec.name}** ({variant}) from `{registry.folder(model_id, variant)}`"
-                f" on {registry.device}; it loads and compiles on first use.", elem_id="status")
+    variants = ", ".join(exported_variants(registry, model_id))
+    gr.Markdown(f"Serving **{spec.name}** ({variants}) from `{registry.models_dir / model_id}` "
+                f"on {registry.device}; each variant loads and compiles on first use.",
+                elem_id="status")
 
 
 def build_demo(registry: Registry | None = None, queue_size: int | None = None) -> gr.Blocks:
@@ -186,13 +288,15 @@ def build_demo(registry: Registry | None = None, queue_size: int | None = None) 
     users are told the app is busy instead of piling up work."""
     registry = registry or Registry()
     queue_size = queue_size or int(os.environ.get("TURBO_QUEUE_SIZE", 16))
-    model_id, variant = serving_model(registry)
+    model_id = serving_model(registry)
     with gr.Blocks(title="turbo-studio") as demo:
-        header(registry, model_id, variant)
+        header(registry, model_id)
         with gr.Tab("Text-to-Image"):
-            text_to_image_tab(registry, model_id, variant)
+            text_to_image_tab(registry, model_id)
         with gr.Tab("Image-to-Image"):
-            image_to_image_tab(registry, model_id, variant)
+            image_to_image_tab(registry, model_id)
+        with gr.Tab("FP16 vs INT8"):
+            comparison_tab(registry, model_id)
     # api_open=False: the REST routes cannot skip the queue (and its bound and per-model limit).
     return demo.queue(max_size=queue_size, api_open=False)
 

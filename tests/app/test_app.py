@@ -81,14 +81,14 @@ def test_page_says_it_serves_the_stand_in(app_url):
     config = httpx.get(f"{app_url}config", timeout=30).json()
     texts = " ".join(str(c.get("props", {}).get("value", "")) for c in config["components"])
     assert "serves the Tiny stand-in" in texts and "python -m export sdxl-turbo" in texts
-    assert "Serving **Tiny stand-in** (fp16)" in texts
+    assert "Serving **Tiny stand-in** (fp16, int8)" in texts
 
 
 def test_a_real_exported_model_is_preferred_over_the_stand_in(tmp_path):
     for model in ("tiny", "sdxl-turbo"):
         (tmp_path / model / "fp16").mkdir(parents=True)
         (tmp_path / model / "fp16" / "model_index.json").write_text("{}")
-    assert app.serving_model(Registry(tmp_path)) == ("sdxl-turbo", "fp16")
+    assert app.serving_model(Registry(tmp_path)) == "sdxl-turbo"
 
 
 @pytest.mark.parametrize("argv, ok", [
@@ -105,3 +105,47 @@ def test_share_needs_auth(argv, ok, monkeypatch):
     else:
         with pytest.raises(SystemExit):
             app.parse_args(argv)
+
+
+def test_the_variant_choice_reaches_the_pipeline(client):
+    fp16, _, _ = client.predict("a red fox", 3, False, 1, 256, 256, "fp16",
+                                api_name="/text_to_image")
+    int8, _, _ = client.predict("a red fox", 3, False, 1, 256, 256, "int8",
+                                api_name="/text_to_image")
+    assert Image.open(int8).size == (256, 256)
+    assert not np.array_equal(pixels(fp16), pixels(int8))  # another UNet, another image
+    path, _, _ = client.predict(handle_file(EXAMPLE), "a castle", 0.5, 2, 3, False, "int8",
+                                api_name="/image_to_image")
+    assert Image.open(path).size == (512, 512)
+
+
+def test_an_unknown_variant_through_the_api_is_refused(client):
+    with pytest.raises(AppError, match="int4"):
+        client.predict("a red fox", 3, False, 1, 256, 256, "int4", api_name="/text_to_image")
+    assert Image.open(text_to_image(client)[0]).size == (512, 512)
+
+
+def test_only_exported_variants_are_offered(models_dir, tmp_path):
+    (tmp_path / "tiny" / "fp16").mkdir(parents=True)
+    (tmp_path / "tiny" / "fp16" / "model_index.json").write_text("{}")
+    assert app.exported_variants(Registry(tmp_path), "tiny") == ["fp16"]
+    assert app.exported_variants(Registry(models_dir), "tiny") == ["fp16", "int8"]
+
+
+def test_comparison_returns_both_images_and_every_figure(client):
+    fp16, int8, table, chart, figures = client.predict("a red fox", 1, 11, api_name="/compare")
+    assert Image.open(fp16).size == Image.open(int8).size == (512, 512)
+    assert not np.array_equal(pixels(fp16), pixels(int8))
+    for variant in ("fp16", "int8"):
+        assert {"UNet", "decoder", "total"} <= set(figures[variant]["seconds"])
+        assert figures[variant]["unet_bytes"] > 0 and figures[variant]["rss_growth_bytes"] > 0
+    assert figures["int8"]["unet_bytes"] < figures["fp16"]["unet_bytes"]
+    assert figures["psnr_db"] > 0 and 0 < figures["ssim"] < 1 and figures["speedup"] > 0
+    assert "INT8 is" in table and "PSNR" in table and "UNet on disk" in table
+    stages = {(variant, stage) for variant, stage, _ in chart["data"]}
+    assert {(v, s) for v in ("FP16", "INT8") for s in ("UNet", "decoder")} <= stages
+
+
+def test_comparison_of_a_bad_prompt_is_a_clear_error(client):
+    with pytest.raises(AppError, match="Please enter a prompt"):
+        client.predict("", 1, 11, api_name="/compare")

@@ -133,3 +133,19 @@ def test_empty_prompt_shows_error(page):
 
     expect(page.get_by_text("Please enter a prompt")).to_be_visible(timeout=15_000)
     expect(block(panel, "Result").locator("img")).to_have_count(0)
+
+
+def test_fp16_vs_int8_side_by_side(page):
+    panel = open_tab(page, "FP16 vs INT8")
+    panel.get_by_role("button", name="Compare FP16 and INT8", exact=True).click()
+    images = [block(panel, label).locator("img") for label in ("FP16", "INT8")]
+    for image in images:
+        expect(image).to_be_visible(timeout=GENERATION_TIMEOUT_MS)
+        expect(image).to_have_js_property("complete", True)
+    expect(panel.get_by_text("as fast")).to_be_visible()
+    expect(panel.get_by_text("PSNR")).to_be_visible()
+    assert [natural_size(image) for image in images] == [(512, 512)] * 2
+    left, right = (image.bounding_box() for image in images)
+    assert right["x"] > left["x"] + left["width"] / 2  # side by side, not stacked
+    expect(panel.locator(".vega-embed, canvas, svg").first).to_be_visible()  # the bar chart
+    screenshot(page, "fp16-vs-int8.png")
