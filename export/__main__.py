@@ -28,11 +28,21 @@ def main(argv: list[str] | None = None) -> int:
                                         "assets/calibration_prompts.txt (needs the Hub)")
     int8.add_argument("--compress-text-encoders", action="store_true",
                       help="INT8 weights for the two text encoders too")
+    int8.add_argument("--no-smooth-quant", dest="smooth_quant", action="store_false",
+                      help="skip SmoothQuant (less memory; see README)")
+    int8.add_argument("--calibration-size", type=int, metavar="PIXELS",
+                      help="calibrate at this width and height instead of the model's default "
+                           "(smaller needs less memory; the INT8 graph is the same)")
+    int8.add_argument("--no-bias-correction", dest="bias_correction", action="store_false",
+                      help="skip fast bias correction (less memory; see README)")
     args = parser.parse_args(argv)
     try:
         out = export_model(args.model, args.variant, args.models_dir, args.out,
                            method=args.method, samples=args.samples, dataset=args.dataset,
-                           compress_text_encoders=args.compress_text_encoders)
+                           compress_text_encoders=args.compress_text_encoders,
+                           smooth_quant=args.smooth_quant,
+                           bias_correction=args.bias_correction,
+                           calibration_size=args.calibration_size)
     except (convert.HubUnreachable, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

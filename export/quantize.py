@@ -5,6 +5,7 @@ optimum-intel's own diffusion calibration calls the pipeline with its default st
 for 50-step models, wrong for 1-step SDXL-Turbo), so the UNet inputs are collected here from runs
 at the model's own steps and guidance, as the OpenVINO SDXL-Turbo notebook does."""
 
+import ctypes
 import gc
 import logging
 import re
@@ -22,6 +23,7 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CALIBRATION_PROMPTS = ASSETS / "calibration_prompts.txt"
 METHODS = ("full", "hybrid")
 DEFAULT_SAMPLES = 200
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
 
 
 def load_prompts(dataset: str | None = None, limit: int = DEFAULT_SAMPLES) -> list[str]:
@@ -50,10 +52,11 @@ class _RecordingRequest:
         return self.compiled(inputs, *args, **kwargs)
 
 
-def collect_unet_inputs(folder: Path, spec: ModelSpec, prompts: list[str],
-                        num_samples: int) -> list[dict]:
-    """Run the FP16 pipeline as the app does (the model's default steps, guidance and size) and
-    record the UNet inputs, one seeded run per prompt, until num_samples are collected."""
+def collect_unet_inputs(folder: Path, spec: ModelSpec, prompts: list[str], num_samples: int,
+                        size: int | None = None) -> list[dict]:
+    """Run the FP16 pipeline as the app does (the model's default steps and guidance; its
+    default size unless `size` is given) and record the UNet inputs, one seeded run per prompt,
+    until num_samples are collected."""
     import torch
     from optimum.intel import OVStableDiffusionXLPipeline
 
@@ -61,7 +64,7 @@ def collect_unet_inputs(folder: Path, spec: ModelSpec, prompts: list[str],
     pipeline.set_progress_bar_config(disable=True)
     samples: list[dict] = []
     pipeline.unet.request = _RecordingRequest(pipeline.unet.request, samples)
-    size = int(spec.size.default)
+    size = int(size or spec.size.default)
     with tqdm(total=num_samples, desc="Collecting UNet inputs", unit="sample") as bar:
         for index in range(num_samples):
             if len(samples) >= num_samples:
@@ -90,18 +93,41 @@ def ignored_scope(unet: ov.Model) -> list[str]:
     return names
 
 
-def unet_config(method: str, unet: ov.Model, num_samples: int):
+def release_freed_memory() -> None:
+    """Make glibc hand large freed blocks back to the OS. NNCF passes weights around as NumPy
+    arrays of 1-30 MB; glibc's adaptive threshold soon serves those from the heap, so memory
+    freed after SmoothQuant stays in the process and the next phase (compiling the UNet for
+    statistics) goes out of memory. Written by hand: nothing in Python exposes mallopt."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: nothing to tune
+        return
+    libc.mallopt(M_MMAP_THRESHOLD, 1 << 20)  # blocks ≥ 1 MiB: mmap'ed, unmapped when freed
+    libc.malloc_trim(0)
+
+
+def unet_config(method: str, unet: ov.Model, num_samples: int, smooth_quant: bool = True,
+                bias_correction: bool = True):
+    import nncf
     from optimum.intel import OVQuantizationConfig, OVWeightQuantizationConfig
 
     if method == "hybrid":  # INT8 weights for MatMuls and embeddings, INT8 activations elsewhere
         return OVWeightQuantizationConfig(bits=8, quant_method="hybrid", num_samples=num_samples)
-    return OVQuantizationConfig(model_type="transformer", num_samples=num_samples,
-                                ignored_scope={"names": ignored_scope(unet)})
+    # Both refinements cost memory on the full-size UNet (benchmarks/int8_unet.py measures it):
+    # SmoothQuant rewrites every MatMul weight, and fast bias correction keeps every biased
+    # layer's input for each sample.
+    return OVQuantizationConfig(
+        model_type="transformer", num_samples=num_samples,
+        ignored_scope={"names": ignored_scope(unet)},
+        smooth_quant_alpha=None if smooth_quant else -1,
+        advanced_parameters=nncf.AdvancedQuantizationParameters(
+            disable_bias_correction=not bias_correction))
 
 
 def quantize(fp16: Path, out: Path, spec: ModelSpec, *, method: str = "full",
              num_samples: int = DEFAULT_SAMPLES, prompts: list[str] | None = None,
-             compress_text_encoders: bool = False) -> dict:
+             compress_text_encoders: bool = False, smooth_quant: bool = True,
+             bias_correction: bool = True, calibration_size: int | None = None) -> dict:
     """Write an INT8 copy of the FP16 folder `fp16` into `out`. Returns the manifest details."""
     import nncf
     from optimum.intel import (OVConfig, OVPipelineQuantizationConfig, OVQuantizer,
@@ -112,12 +138,15 @@ def quantize(fp16: Path, out: Path, spec: ModelSpec, *, method: str = "full",
     if num_samples < 1:
         raise ValueError("The number of calibration samples must be at least 1")
     nncf.set_log_level(logging.WARNING)  # its INFO lines name every node; progress bars stay
+    release_freed_memory()
     start = time.perf_counter()
-    samples = collect_unet_inputs(fp16, spec, prompts or load_prompts(), num_samples)
+    samples = collect_unet_inputs(fp16, spec, prompts or load_prompts(), num_samples,
+                                  calibration_size)
     collected = time.perf_counter() - start
 
     pipeline = OVStableDiffusionXLPipeline.from_pretrained(str(fp16), export=False, compile=False)
-    config = unet_config(method, pipeline.unet.model, len(samples))
+    config = unet_config(method, pipeline.unet.model, len(samples), smooth_quant,
+                         bias_correction)
     configs = {"unet": config}
     if compress_text_encoders:
         configs.update(text_encoder=OVWeightQuantizationConfig(bits=8),
@@ -131,8 +160,11 @@ def quantize(fp16: Path, out: Path, spec: ModelSpec, *, method: str = "full",
             "method": method,
             "samples": len(samples),
             "steps_per_sample_run": int(spec.steps.default),
+            "calibration_size": int(calibration_size or spec.size.default),
             "model_type": "transformer" if method == "full" else None,
-            "smooth_quant": "NNCF default for transformer models" if method == "full" else "off",
+            "smooth_quant": ("NNCF default for transformer models" if method == "full" and smooth_quant
+                             else "off"),
+            "bias_correction": "fast" if method == "full" and bias_correction else "off",
             "ignored_scope": config.ignored_scope if method == "full" else "weighted ops (hybrid)",
             "text_encoders": "int8 weights" if compress_text_encoders else "fp16",
             "collect_seconds": round(collected, 1),

@@ -78,16 +78,21 @@ def write_tokenizer(folder: Path) -> None:
     (folder / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def hand_tokenizer(folder: Path):
+    """A CLIPTokenizer on the hand-written vocabulary (its ids fit any CLIP vocabulary size)."""
+    from transformers import CLIPTokenizer
+
+    write_tokenizer(folder)
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"),
+                         pad_token="<|endoftext|>", model_max_length=77)
+
+
 def build_pipeline(work: Path):
     """Assemble a diffusers StableDiffusionXLPipeline with random weights (seeded: the same
     stand-in on every machine)."""
     import torch
-    from transformers import CLIPTokenizer
 
-    write_tokenizer(work / "tokenizer_files")
-    tokenizer = CLIPTokenizer(str(work / "tokenizer_files" / "vocab.json"),
-                              str(work / "tokenizer_files" / "merges.txt"),
-                              pad_token="<|endoftext|>", model_max_length=77)
+    tokenizer = hand_tokenizer(work / "tokenizer_files")
     text_config = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
                        num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=77,
                        projection_dim=32, bos_token_id=tokenizer.bos_token_id,

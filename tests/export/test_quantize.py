@@ -102,3 +102,15 @@ def test_int8_of_an_unexported_real_model_says_what_is_missing(tmp_path):
     with pytest.raises(HubUnreachable, match="stabilityai/sdxl-turbo"):
         export_model("sdxl-turbo", "int8", tmp_path)
     assert catalogue.export_command("sdxl-turbo", "int8") == "python -m export sdxl-turbo --variant int8"
+
+
+def test_memory_saving_options_are_applied_and_recorded(models_dir, tmp_path):
+    out = export_model("tiny", "int8", models_dir, tmp_path / "lean", samples=2,
+                       smooth_quant=False, bias_correction=False, calibration_size=256)
+    details = json.loads((out / "manifest.json").read_text())["quantization"]
+    assert (details["smooth_quant"], details["bias_correction"]) == ("off", "off")
+    assert details["calibration_size"] == 256
+    smoothed = lambda folder: any("smooth_quant" in op.get_friendly_name() for op in  # noqa: E731
+                                  ov.Core().read_model(folder / "unet" / "openvino_model.xml").get_ops())
+    assert smoothed(models_dir / "tiny" / "int8") and not smoothed(out)
+    assert unet_ops(out)[("FakeQuantize", "<Type: 'float32'>")] > 20
