@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import gradio as gr
-
 import pandas as pd
 
 from pipelines import catalogue, compare, generate
