@@ -17,8 +17,7 @@ def export_model(model_id: str, variant: str = "fp16", models_dir: Path | None =
                  out: Path | None = None, *, method: str = "full",
                  samples: int = quantize.DEFAULT_SAMPLES, dataset: str | None = None,
                  compress_text_encoders: bool = False, smooth_quant: bool = True,
-                 bias_correction: bool = True, calibration_size: int | None = None,
-                 parts: int | None = None) -> Path:
+                 bias_correction: bool = True, calibration_size: int | None = None) -> Path:
     """Export a catalogue model. `int8` quantizes the FP16 export (made first if missing); the
     keyword options apply to it only."""
     spec = catalogue.get(model_id)
@@ -46,10 +45,10 @@ def export_model(model_id: str, variant: str = "fp16", models_dir: Path | None =
                                     compress_text_encoders=compress_text_encoders,
                                     smooth_quant=smooth_quant,
                                     bias_correction=bias_correction,
-                                    calibration_size=calibration_size, parts=parts)
+                                    calibration_size=calibration_size)
         _copy_missing(fp16, staged)
         return dict(source=f"{spec.source or 'tiny stand-in'}, quantized from {fp16}",
-                    method=f"NNCF INT8 ({method}) of the UNet", **details)
+                    method=f"NNCF INT8 ({method}) of the UNet via optimum-intel", **details)
 
     return _staged(out, model_id, variant, build)
 

@@ -30,9 +30,6 @@ def main(argv: list[str] | None = None) -> int:
                       help="INT8 weights for the two text encoders too")
     int8.add_argument("--no-smooth-quant", dest="smooth_quant", action="store_false",
                       help="skip SmoothQuant (less memory; see README)")
-    int8.add_argument("--parts", type=int, metavar="N",
-                      help="quantize the UNet in N parts, one after another (1-4): less RAM; "
-                           "default 1 with 32 GB of RAM or more, else 4")
     int8.add_argument("--calibration-size", type=int, metavar="PIXELS",
                       help="calibrate at this width and height instead of the model's default "
                            "(smaller needs less memory; the INT8 graph is the same)")
@@ -45,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
                            compress_text_encoders=args.compress_text_encoders,
                            smooth_quant=args.smooth_quant,
                            bias_correction=args.bias_correction,
-                           calibration_size=args.calibration_size, parts=args.parts)
+                           calibration_size=args.calibration_size)
     except (convert.HubUnreachable, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,6 +1,5 @@
-"""INT8 variants of an exported FP16 pipeline: NNCF quantization of the UNet, calibrated on the
-UNet inputs of real few-step runs. Full INT8 calls nncf.quantize on the UNet IR (it can then run
-in parts, to fit in less RAM); the hybrid mode is optimum-intel's OVQuantizer.
+"""INT8 variants of an exported FP16 pipeline: NNCF quantization of the UNet through
+optimum-intel's OVQuantizer, calibrated on the UNet inputs of real few-step runs.
 
 optimum-intel's own diffusion calibration calls the pipeline with its default step count (right
 for 50-step models, wrong for 1-step SDXL-Turbo), so the UNet inputs are collected here from runs
@@ -11,8 +10,6 @@ import gc
 import logging
 import re
 import resource
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,20 +24,6 @@ CALIBRATION_PROMPTS = ASSETS / "calibration_prompts.txt"
 METHODS = ("full", "hybrid")
 DEFAULT_SAMPLES = 200
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
-# Node-name patterns that cut the UNet into parts quantized one after another (the last part is
-# whatever none of these match). Each NNCF pass then compiles its statistics model with only
-# that part's weights still in f32 and holds statistics for only that part's weights.
-UNET_PARTS = (r"down_blocks|conv_in|time_embedding|add_embedding", r"mid_block",
-              r"up_blocks\.0\.")
-PARTS_RAM_THRESHOLD = 32 * 2**30  # below this much RAM, quantize the UNet in parts by default
-
-
-def default_parts() -> int:
-    """One pass where RAM allows (the OpenVINO notebook asks for 32 GB), else the UNet in four
-    parts: measured on the full-size UNet, one pass needs more than 24 GB."""
-    import psutil
-
-    return 1 if psutil.virtual_memory().total >= PARTS_RAM_THRESHOLD else len(UNET_PARTS) + 1
 
 
 def load_prompts(dataset: str | None = None, limit: int = DEFAULT_SAMPLES) -> list[str]:
@@ -124,74 +107,37 @@ def release_freed_memory() -> None:
     libc.malloc_trim(0)
 
 
-def quantize_unet(xml: Path, out_xml: Path, samples: list[dict], *, parts: int = 1,
-                  smooth_quant: bool = True, bias_correction: bool = True) -> list[str]:
-    """Full INT8 (weights and activations) of the UNet IR with nncf.quantize, as the OpenVINO
-    notebook does: transformer model type, SmoothQuant, the notebook's ignored scope. With
-    parts > 1 the UNet is quantized one part after another, each pass reading the previous one's
-    output, so that no pass holds the whole UNet's statistics model. Returns the ignored names."""
+def unet_config(method: str, unet: ov.Model, num_samples: int, smooth_quant: bool = True,
+                bias_correction: bool = True):
     import nncf
+    from optimum.intel import OVQuantizationConfig, OVWeightQuantizationConfig
 
-    core = ov.Core()
-    ignored = ignored_scope(core.read_model(xml))
-    # SmoothQuant off = alpha -1; bias correction: NNCF's fast bias correction, or none.
-    advanced = nncf.AdvancedQuantizationParameters(disable_bias_correction=not bias_correction)
-    if not smooth_quant:
-        advanced.smooth_quant_alphas.matmul = -1
-    cuts = UNET_PARTS[:parts - 1]
-    with tempfile.TemporaryDirectory(dir=out_xml.parent) as work:
-        source = xml
-        for index in range(parts):
-            done = [rf".*(?:{cut})" for cut in cuts[:index]]  # quantized by earlier passes
-            others = [rf"^(?!.*(?:{cuts[index]}))"] if index < len(cuts) else []  # later ones
-            quantized = nncf.quantize(
-                core.read_model(source), nncf.Dataset(samples), subset_size=len(samples),
-                model_type=nncf.ModelType.TRANSFORMER, advanced_parameters=advanced,
-                ignored_scope=nncf.IgnoredScope(names=ignored, patterns=done + others,
-                                                validate=False))
-            source = out_xml if index == parts - 1 else Path(work) / f"part-{index}.xml"
-            ov.save_model(quantized, source)
-            del quantized
-            gc.collect()
-    return ignored
-
-
-def hybrid_config(num_samples: int):
-    """optimum-intel's hybrid mode: INT8 weights for MatMuls and embeddings, INT8 activations
-    for the other operations."""
-    from optimum.intel import OVWeightQuantizationConfig
-
-    return OVWeightQuantizationConfig(bits=8, quant_method="hybrid", num_samples=num_samples)
-
-
-def compress_text_encoder_weights(folder: Path) -> None:
-    """INT8 weight-only compression of both text encoders, in place (data-free)."""
-    import nncf
-
-    for name in ("text_encoder", "text_encoder_2"):
-        xml = folder / name / "openvino_model.xml"
-        compressed = nncf.compress_weights(ov.Core().read_model(xml))
-        ov.save_model(compressed, xml.with_suffix(".tmp.xml"))
-        del compressed
-        for suffix in (".xml", ".bin"):  # replace only once the new IR is complete
-            xml.with_suffix(".tmp" + suffix).replace(xml.with_suffix(suffix))
+    if method == "hybrid":  # INT8 weights for MatMuls and embeddings, INT8 activations elsewhere
+        return OVWeightQuantizationConfig(bits=8, quant_method="hybrid", num_samples=num_samples)
+    # Both refinements cost memory on the full-size UNet (benchmarks/int8_unet.py measures it):
+    # SmoothQuant rewrites every MatMul weight, and fast bias correction keeps every biased
+    # layer's input for each sample.
+    return OVQuantizationConfig(
+        model_type="transformer", num_samples=num_samples,
+        ignored_scope={"names": ignored_scope(unet)},
+        smooth_quant_alpha=None if smooth_quant else -1,
+        advanced_parameters=nncf.AdvancedQuantizationParameters(
+            disable_bias_correction=not bias_correction))
 
 
 def quantize(fp16: Path, out: Path, spec: ModelSpec, *, method: str = "full",
              num_samples: int = DEFAULT_SAMPLES, prompts: list[str] | None = None,
              compress_text_encoders: bool = False, smooth_quant: bool = True,
-             bias_correction: bool = True, calibration_size: int | None = None,
-             parts: int | None = None) -> dict:
+             bias_correction: bool = True, calibration_size: int | None = None) -> dict:
     """Write an INT8 copy of the FP16 folder `fp16` into `out`. Returns the manifest details."""
     import nncf
+    from optimum.intel import (OVConfig, OVPipelineQuantizationConfig, OVQuantizer,
+                               OVStableDiffusionXLPipeline, OVWeightQuantizationConfig)
 
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose {' or '.join(METHODS)}")
     if num_samples < 1:
         raise ValueError("The number of calibration samples must be at least 1")
-    parts = parts or default_parts()
-    if not 1 <= parts <= len(UNET_PARTS) + 1:
-        raise ValueError(f"--parts must be between 1 and {len(UNET_PARTS) + 1}")
     nncf.set_log_level(logging.WARNING)  # its INFO lines name every node; progress bars stay
     release_freed_memory()
     start = time.perf_counter()
@@ -199,28 +145,28 @@ def quantize(fp16: Path, out: Path, spec: ModelSpec, *, method: str = "full",
                                   calibration_size)
     collected = time.perf_counter() - start
 
-    if method == "hybrid":
-        _quantize_with_optimum(fp16, out, hybrid_config(len(samples)), samples)
-        ignored = "weighted operations (hybrid)"
-    else:
-        shutil.copytree(fp16, out, ignore=_fp16_unet_and_manifest)
-        ignored = quantize_unet(fp16 / "unet" / "openvino_model.xml",
-                                out / "unet" / "openvino_model.xml", samples, parts=parts,
-                                smooth_quant=smooth_quant, bias_correction=bias_correction)
+    pipeline = OVStableDiffusionXLPipeline.from_pretrained(str(fp16), export=False, compile=False)
+    config = unet_config(method, pipeline.unet.model, len(samples), smooth_quant,
+                         bias_correction)
+    configs = {"unet": config}
     if compress_text_encoders:
-        compress_text_encoder_weights(out)
-    full = method == "full"
+        configs.update(text_encoder=OVWeightQuantizationConfig(bits=8),
+                       text_encoder_2=OVWeightQuantizationConfig(bits=8))
+    OVQuantizer(pipeline).quantize(
+        calibration_dataset={"unet": nncf.Dataset(samples)},
+        ov_config=OVConfig(quantization_config=OVPipelineQuantizationConfig(configs)),
+        save_directory=out)
     return {
         "quantization": {
             "method": method,
             "samples": len(samples),
             "steps_per_sample_run": int(spec.steps.default),
             "calibration_size": int(calibration_size or spec.size.default),
-            "model_type": "transformer" if full else None,
-            "smooth_quant": "NNCF default for transformer models" if full and smooth_quant else "off",
-            "bias_correction": "fast" if full and bias_correction else "off",
-            "parts": parts if full else 1,
-            "ignored_scope": {"names": ignored} if full else ignored,
+            "model_type": "transformer" if method == "full" else None,
+            "smooth_quant": ("NNCF default for transformer models"
+                             if method == "full" and smooth_quant else "off"),
+            "bias_correction": "fast" if method == "full" and bias_correction else "off",
+            "ignored_scope": config.ignored_scope if method == "full" else "weighted ops (hybrid)",
             "text_encoders": "int8 weights" if compress_text_encoders else "fp16",
             "collect_seconds": round(collected, 1),
             "quantize_seconds": round(time.perf_counter() - start - collected, 1),
@@ -228,21 +174,3 @@ def quantize(fp16: Path, out: Path, spec: ModelSpec, *, method: str = "full",
             "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         }
     }
-
-
-def _fp16_unet_and_manifest(folder: str, names: list[str]) -> list[str]:
-    """What not to copy from the FP16 folder: the UNet IR (quantized instead), the manifest."""
-    unet = Path(folder).name == "unet"
-    return [n for n in names if n == "manifest.json" or (unet and n.startswith("openvino_model."))]
-
-
-def _quantize_with_optimum(fp16: Path, out: Path, unet_config, samples: list[dict]) -> None:
-    import nncf
-    from optimum.intel import (OVConfig, OVPipelineQuantizationConfig, OVQuantizer,
-                               OVStableDiffusionXLPipeline)
-
-    pipeline = OVStableDiffusionXLPipeline.from_pretrained(str(fp16), export=False, compile=False)
-    OVQuantizer(pipeline).quantize(
-        calibration_dataset={"unet": nncf.Dataset(samples)},
-        ov_config=OVConfig(quantization_config=OVPipelineQuantizationConfig({"unet": unet_config})),
-        save_directory=out)

@@ -1,5 +1,5 @@
-"""INT8 export of the tiny stand-in (made once per session by conftest, through NNCF): the graph
-really is quantized, smaller, generates, and is documented."""
+"""INT8 export of the tiny stand-in (made once per session by conftest, through optimum-intel's
+OVQuantizer and NNCF): the graph really is quantized, smaller, generates, and is documented."""
 
 import collections
 import json
@@ -61,7 +61,6 @@ def test_manifest_is_complete(models_dir):
     assert manifest["variant"] == "int8" and "NNCF" in manifest["method"]
     assert details["method"] == "full" and details["samples"] == INT8_SAMPLES
     assert details["model_type"] == "transformer" and details["peak_rss_gb"] > 0
-    assert details["parts"] == quantize.default_parts()
     assert {"nncf", "openvino"} <= set(manifest["versions"])
     assert {"unet", "text_encoder", "vae_decoder", "total"} <= set(manifest["sizes_bytes"])
     assert manifest["export_seconds"] > 0
@@ -86,23 +85,9 @@ def test_hybrid_and_text_encoder_compression(models_dir, tmp_path):
                for op in encoder.get_ops() if op.get_type_name() == "Constant")
 
 
-def test_quantizing_in_parts_covers_the_whole_unet(models_dir, tmp_path):
-    whole = export_model("tiny", "int8", models_dir, tmp_path / "whole", samples=2, parts=1)
-    parts = export_model("tiny", "int8", models_dir, tmp_path / "parts", samples=2,
-                         parts=len(quantize.UNET_PARTS) + 1)
-    int8_weights = lambda folder: unet_ops(folder)[("Constant", "<Type: 'int8_t'>")]  # noqa: E731
-    assert int8_weights(parts) == int8_weights(whole) > 20  # every weight, once
-    fake_quantize = lambda folder: unet_ops(folder)[("FakeQuantize", "<Type: 'float32'>")]  # noqa: E731
-    # Activations at the cuts may be quantized by both neighbouring passes: a few more, no fewer.
-    assert fake_quantize(whole) <= fake_quantize(parts) <= 1.25 * fake_quantize(whole)
-    manifest = json.loads((parts / "manifest.json").read_text())["quantization"]
-    assert manifest["parts"] == 4
-
-
 @pytest.mark.parametrize("options, message", [
     (dict(method="int4"), "Unknown method"),
     (dict(samples=0), "at least 1"),
-    (dict(parts=9), "between 1 and 4"),
 ])
 def test_bad_quantization_options_are_refused_and_nothing_is_written(models_dir, tmp_path,
                                                                    options, message):
@@ -121,10 +106,10 @@ def test_int8_of_an_unexported_real_model_says_what_is_missing(tmp_path):
 
 def test_memory_saving_options_are_applied_and_recorded(models_dir, tmp_path):
     out = export_model("tiny", "int8", models_dir, tmp_path / "lean", samples=2,
-                       smooth_quant=False, bias_correction=False, calibration_size=256, parts=1)
+                       smooth_quant=False, bias_correction=False, calibration_size=256)
     details = json.loads((out / "manifest.json").read_text())["quantization"]
     assert (details["smooth_quant"], details["bias_correction"]) == ("off", "off")
-    assert (details["calibration_size"], details["parts"]) == (256, 1)
+    assert details["calibration_size"] == 256
     smoothed = lambda folder: any("smooth_quant" in op.get_friendly_name() for op in  # noqa: E731
                                   ov.Core().read_model(folder / "unet" / "openvino_model.xml").get_ops())
     assert smoothed(models_dir / "tiny" / "int8") and not smoothed(out)
