@@ -69,10 +69,25 @@ def variant_choice(registry: Registry, model_id: str) -> gr.Radio:
                     info="INT8: NNCF-quantized UNet, smaller and faster on CPUs with VNNI/AMX")
 
 
+def decoder_choice(registry: Registry, model_id: str) -> gr.Checkbox:
+    """The fast decoder (TAESD) toggle: on by default where the catalogue says so and it is
+    exported; where it is not, disabled, with the command that exports it."""
+    spec = catalogue.get(model_id)
+    if spec.fast_decoder is None:
+        return gr.Checkbox(value=False, visible=False)
+    autoencoder = catalogue.AUTOENCODERS[spec.fast_decoder]
+    exported = registry.has_autoencoder(autoencoder.id)
+    info = (autoencoder.description if exported else
+            f"Not exported: run `{catalogue.export_command(autoencoder.id)}`, then restart.")
+    return gr.Checkbox(label=f"Fast decoder ({autoencoder.name})", info=info,
+                       value=exported and spec.fast_decoder_default, interactive=exported)
+
+
 def describe(result: Result) -> str:
-    """Markdown shown under the image: seed, time per stage, warnings."""
-    stages = " · ".join(f"{stage} {seconds:.2f} s" for stage, seconds in result.timings.items()
-                        if stage != "total")
+    """Markdown shown under the image: seed, time per stage (and which decoder), warnings."""
+    stages = " · ".join(f"{stage} ({result.decoder}) {seconds:.2f} s" if stage == "decoder"
+                        else f"{stage} {seconds:.2f} s"
+                        for stage, seconds in result.timings.items() if stage != "total")
     lines = [f"**{result.timings['total']:.2f} s** in all ({stages}) · seed {result.seed}"]
     lines += [f"- ⚠ {warning}" for warning in result.warnings]
     return "\n".join(lines)
@@ -126,21 +141,22 @@ def text_to_image_tab(registry: Registry, model_id: str) -> None:
                                  for name in ("Width", "Height"))
             seed, randomize = seed_controls()
             variant = variant_choice(registry, model_id)
+            fast_decoder = decoder_choice(registry, model_id)
             button = gr.Button("Generate", variant="primary")
             gr.Examples(EXAMPLE_PROMPTS, inputs=[prompt])
         with gr.Column():
             image, seed_used, info = result_outputs()
 
-    def text_to_image(prompt, seed, randomize, steps, width, height, variant,
+    def text_to_image(prompt, seed, randomize, steps, width, height, variant, fast_decoder,
                       progress=gr.Progress()):
         request = Text2Image(prompt=prompt, model_id=model_id, variant=variant,
                              seed=None if randomize else seed, steps=steps, width=width,
-                             height=height)
+                             height=height, fast_decoder=fast_decoder)
         result = run_request(registry, request, progress)
         return result.image, result.seed, describe(result)
 
     gr.on([button.click, prompt.submit], text_to_image,
-          inputs=[prompt, seed, randomize, steps, width, height, variant],
+          inputs=[prompt, seed, randomize, steps, width, height, variant, fast_decoder],
           outputs=[image, seed_used, info], api_name="text_to_image",
           concurrency_id=model_id, concurrency_limit=1)
 
@@ -160,25 +176,27 @@ def image_to_image_tab(registry: Registry, model_id: str) -> None:
                               step=1)
             seed, randomize = seed_controls()
             variant = variant_choice(registry, model_id)
+            fast_decoder = decoder_choice(registry, model_id)
             button = gr.Button("Generate", variant="primary")
             gr.Examples([[str(IMAGE_EXAMPLE), "a castle on the hills at dusk, oil painting"]],
                         inputs=[source, prompt])
         with gr.Column():
             image, seed_used, info = result_outputs()
 
-    def image_to_image(path, prompt, strength, steps, seed, randomize, variant,
+    def image_to_image(path, prompt, strength, steps, seed, randomize, variant, fast_decoder,
                        progress=gr.Progress()):
         try:
             picture = load_image(path) if path else None
         except InvalidRequest as e:
             raise user_error(e) from None
         request = Image2Image(prompt=prompt, model_id=model_id, variant=variant, image=picture,
-                              strength=strength, steps=steps, seed=None if randomize else seed)
+                              strength=strength, steps=steps, seed=None if randomize else seed,
+                              fast_decoder=fast_decoder)
         result = run_request(registry, request, progress)
         return result.image, result.seed, describe(result)
 
     gr.on([button.click, prompt.submit], image_to_image,
-          inputs=[source, prompt, strength, steps, seed, randomize, variant],
+          inputs=[source, prompt, strength, steps, seed, randomize, variant, fast_decoder],
           outputs=[image, seed_used, info], api_name="image_to_image",
           concurrency_id=model_id, concurrency_limit=1)
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from export import convert, manifest, quantize, tiny
+from export import convert, manifest, quantize, taesd, tiny
 from pipelines import catalogue
 from pipelines.registry import Registry, default_models_dir
 
@@ -51,6 +51,23 @@ def export_model(model_id: str, variant: str = "fp16", models_dir: Path | None =
                     method=f"NNCF INT8 ({method}) of the UNet via optimum-intel", **details)
 
     return _staged(out, model_id, variant, build)
+
+
+def export_autoencoder(autoencoder_id: str, models_dir: Path | None = None,
+                       out: Path | None = None) -> Path:
+    """Export a catalogue Tiny Autoencoder (TAESD) into <models dir>/<id>/, with a manifest."""
+    spec = catalogue.AUTOENCODERS[autoencoder_id]
+    registry = Registry(models_dir or default_models_dir())
+    out = Path(out or registry.autoencoder_folder(autoencoder_id))
+    if spec.source is not None:
+        convert.check_hub(spec.source, out)
+
+    def build(staged: Path) -> dict:
+        taesd.export_autoencoder(taesd.load_autoencoder(spec.source), staged)
+        return dict(source=spec.source or "built locally by export/taesd.py (random weights)",
+                    method="ov.convert_model of AutoencoderTiny's encoder and decoder, fp16 weights")
+
+    return _staged(out, autoencoder_id, "fp16", build)
 
 
 def _export_fp16(spec: catalogue.ModelSpec, staged: Path) -> dict:

@@ -7,14 +7,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from export import convert, export_model, quantize
+from export import convert, export_autoencoder, export_model, quantize
 from pipelines import catalogue
+from pipelines.registry import Registry
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", choices=sorted(catalogue.MODELS))
+    parser.add_argument("model", choices=sorted(catalogue.MODELS) + sorted(catalogue.AUTOENCODERS),
+                        help="a model, or a Tiny Autoencoder (TAESD) that SDXL models can "
+                             "decode with")
+    parser.add_argument("--taesd", action="store_true",
+                        help="also export the model's Tiny Autoencoder if it is missing")
     parser.add_argument("--variant", default="fp16")
     parser.add_argument("--models-dir", type=Path, help="default: TURBO_MODELS_DIR or ./models")
     parser.add_argument("--out", type=Path, help="write exactly here instead")
@@ -37,18 +42,27 @@ def main(argv: list[str] | None = None) -> int:
                       help="skip fast bias correction (less memory; see README)")
     args = parser.parse_args(argv)
     try:
-        out = export_model(args.model, args.variant, args.models_dir, args.out,
-                           method=args.method, samples=args.samples, dataset=args.dataset,
-                           compress_text_encoders=args.compress_text_encoders,
-                           smooth_quant=args.smooth_quant,
-                           bias_correction=args.bias_correction,
-                           calibration_size=args.calibration_size)
+        for name, out in _export(args):
+            print(f"exported {name} to {out}")
     except (convert.HubUnreachable, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"exported {args.model} ({args.variant}) to {out}")
     return 0
 
+
+def _export(args):
+    """Export what the command line asks for, yielding (what, folder) as each is done."""
+    if args.model in catalogue.AUTOENCODERS:
+        yield args.model, export_autoencoder(args.model, args.models_dir, args.out)
+        return
+    yield f"{args.model} ({args.variant})", export_model(
+        args.model, args.variant, args.models_dir, args.out, method=args.method,
+        samples=args.samples, dataset=args.dataset,
+        compress_text_encoders=args.compress_text_encoders, smooth_quant=args.smooth_quant,
+        bias_correction=args.bias_correction, calibration_size=args.calibration_size)
+    fast_decoder = catalogue.get(args.model).fast_decoder
+    if args.taesd and fast_decoder and not Registry(args.models_dir).has_autoencoder(fast_decoder):
+        yield fast_decoder, export_autoencoder(fast_decoder, args.models_dir)
 
 if __name__ == "__main__":
     sys.exit(main())

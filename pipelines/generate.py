@@ -7,6 +7,7 @@ from typing import Callable
 
 import torch
 
+from pipelines import catalogue
 from pipelines.requests import Image2Image, Result, Text2Image
 
 # OpenVINO submodels of an optimum-intel SDXL pipeline, and the stage each one's time counts to.
@@ -71,7 +72,8 @@ def run(loaded, request: Text2Image, on_step: OnStep | None = None) -> Result:
 
 def _run_locked(loaded, request: Text2Image, on_step: OnStep | None) -> Result:
     is_img2img = isinstance(request, Image2Image)
-    pipeline = loaded.image2image if is_img2img else loaded.text2image
+    fast_decoder = loaded.fast_decoder(request.fast_decoder)
+    pipeline = loaded.pipelines["image2image" if is_img2img else "text2image", fast_decoder]
     warnings = list(request.notes)
     truncated = truncation_warning(pipeline.tokenizer, request.prompt)
     if truncated:
@@ -102,4 +104,6 @@ def _run_locked(loaded, request: Text2Image, on_step: OnStep | None) -> Result:
     total = time.perf_counter() - start
     timings = dict(loaded.clock.seconds)
     timings["total"] = total
-    return Result(image=image, seed=request.seed, timings=timings, warnings=warnings)
+    decoder = catalogue.AUTOENCODERS[loaded.spec.fast_decoder].name if fast_decoder else "full VAE"
+    return Result(image=image, seed=request.seed, timings=timings, decoder=decoder,
+                  warnings=warnings)

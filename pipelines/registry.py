@@ -8,6 +8,7 @@ recently used one is evicted before another is loaded."""
 import gc
 import json
 import os
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -21,6 +22,8 @@ from pipelines.catalogue import ModelSpec
 from pipelines.generate import StageClock
 
 SUBMODELS = ("unet", "vae_decoder", "vae_encoder", "text_encoder", "text_encoder_2")
+VAE_HALVES = ("vae_decoder", "vae_encoder")
+TASKS = ("text2image", "image2image")
 # Resident memory of a loaded model per byte of IR weights on disk. Measured here on the
 # full-size SDXL-Turbo stand-in: 6.5 GB of FP16 IR, 15.0 GB peak RSS while generating 512².
 RAM_PER_WEIGHT_BYTE = 2.3
@@ -64,13 +67,40 @@ class Loaded:
     spec: ModelSpec
     variant: str
     folder: Path
-    text2image: object  # OVStableDiffusionXLPipeline
-    image2image: object  # OVStableDiffusionXLImg2ImgPipeline sharing text2image's compiled models
+    # (task, fast decoder) -> optimum-intel pipeline. All share the compiled UNet and text
+    # encoders; with fast decoder True, TAESD replaces both VAE halves.
+    pipelines: dict[tuple[str, bool], object]
     load_seconds: float
     ram_estimate: int  # bytes, what the budget counts
     rss_growth: int  # bytes the process grew by while loading, as measured
     clock: StageClock
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Links the fast-decoder pipelines read configs through; removed with the Loaded.
+    autoencoder_view: tempfile.TemporaryDirectory | None = None
+
+    @property
+    def text2image(self):
+        return self.pipelines["text2image", False]
+
+    @property
+    def image2image(self):
+        return self.pipelines["image2image", False]
+
+    @property
+    def has_fast_decoder(self) -> bool:
+        return ("text2image", True) in self.pipelines
+
+    def fast_decoder(self, requested: bool | None) -> bool:
+        """Whether a request decodes with TAESD: as asked, or (None) the catalogue's default
+        where the model's Tiny Autoencoder is exported."""
+        if requested is None:
+            return self.spec.fast_decoder_default and self.has_fast_decoder
+        if requested and not self.has_fast_decoder:
+            raise ModelNotAvailable(
+                f"The fast decoder (TAESD) for {self.spec.name} is not exported. Run "
+                f"`{catalogue.export_command(self.spec.fast_decoder or 'taesdxl')}`, then "
+                f"restart the app.")
+        return bool(requested)
 
 
 class Registry:
@@ -92,6 +122,13 @@ class Registry:
         """(model id, variant) pairs of the catalogue that have an exported folder here."""
         return [(spec.id, variant) for spec in catalogue.MODELS.values()
                 for variant in spec.variants if self.is_exported(spec.id, variant)]
+
+    def autoencoder_folder(self, autoencoder_id: str) -> Path:
+        return self.models_dir / autoencoder_id
+
+    def has_autoencoder(self, autoencoder_id: str) -> bool:
+        folder = self.autoencoder_folder(autoencoder_id)
+        return all((folder / half / "openvino_model.xml").is_file() for half in VAE_HALVES)
 
     def manifest(self, model_id: str, variant: str) -> dict:
         path = self.folder(model_id, variant) / "manifest.json"
@@ -143,7 +180,7 @@ class Registry:
     def _load(self, spec: ModelSpec, variant: str, folder: Path) -> Loaded:
         rss_before, start = psutil.Process().memory_info().rss, time.perf_counter()
         try:
-            text2image, image2image = self._compile(folder)
+            pipelines, view = self._compile(spec, folder)
         except Exception as e:  # a damaged folder: say which and how to fix it
             raise ModelNotAvailable(
                 f"{spec.name} ({variant}) in {folder} could not be loaded ({type(e).__name__}: "
@@ -151,24 +188,55 @@ class Registry:
                 f"damaged: export it again with `{catalogue.export_command(spec.id, variant)}`."
             ) from e
         clock = StageClock()
-        for pipeline in (text2image, image2image):
+        for pipeline in pipelines.values():
             pipeline.set_progress_bar_config(disable=True)
             clock.instrument(pipeline)
-        return Loaded(spec=spec, variant=variant, folder=folder, text2image=text2image,
-                      image2image=image2image, load_seconds=time.perf_counter() - start,
+        return Loaded(spec=spec, variant=variant, folder=folder, pipelines=pipelines,
+                      autoencoder_view=view,
+                      load_seconds=time.perf_counter() - start,
                       ram_estimate=ram_estimate(folder),
                       rss_growth=psutil.Process().memory_info().rss - rss_before, clock=clock)
 
-    def _compile(self, folder: Path):
-        from optimum.intel import OVStableDiffusionXLImg2ImgPipeline, OVStableDiffusionXLPipeline
+    def _compile(self, spec: ModelSpec, folder: Path):
+        """The pipelines by (task, fast decoder), and the fast decoder's link folder if any."""
+        import openvino as ov
+        from optimum.intel import OVStableDiffusionXLPipeline
 
         text2image = OVStableDiffusionXLPipeline.from_pretrained(  # wants a str, not a Path
             str(folder), export=False, device=self.device, compile=True)
-        # The image-to-image pipeline takes the already compiled models (compile_only), so both
-        # tasks share one copy of the weights; optimum-intel has no from_pipe for this.
         compiled = {name: getattr(text2image, name).request for name in SUBMODELS}
-        image2image = OVStableDiffusionXLImg2ImgPipeline(
-            scheduler=text2image.scheduler, tokenizer=text2image.tokenizer,
-            tokenizer_2=text2image.tokenizer_2, model_save_dir=folder, device=self.device,
-            compile_only=True, **compiled)
-        return text2image, image2image
+        pipelines = {("text2image", False): text2image,
+                     ("image2image", False): _sharing(text2image, "image2image", compiled, folder)}
+        view = None
+        if spec.fast_decoder and self.has_autoencoder(spec.fast_decoder):
+            taesd = self.autoencoder_folder(spec.fast_decoder)
+            core = ov.Core()
+            compiled.update({half: core.compile_model(taesd / half / "openvino_model.xml",
+                                                      self.device, text2image.ov_config)
+                             for half in VAE_HALVES})
+            view = _folder_with_autoencoder(folder, taesd)
+            pipelines.update({(task, True): _sharing(text2image, task, compiled, Path(view.name))
+                              for task in TASKS})
+        return pipelines, view
+
+
+def _sharing(text2image, task: str, compiled: dict, model_save_dir):
+    """A pipeline for `task` on already compiled models (compile_only), so that every task and
+    decoder shares one copy of the UNet and text encoders; optimum-intel has no from_pipe."""
+    from optimum.intel import OVStableDiffusionXLImg2ImgPipeline, OVStableDiffusionXLPipeline
+
+    cls = OVStableDiffusionXLPipeline if task == "text2image" else OVStableDiffusionXLImg2ImgPipeline
+    return cls(scheduler=text2image.scheduler, tokenizer=text2image.tokenizer,
+               tokenizer_2=text2image.tokenizer_2, model_save_dir=model_save_dir,
+               device=text2image._device, compile_only=True, **compiled)
+
+
+def _folder_with_autoencoder(folder: Path, autoencoder: Path) -> tempfile.TemporaryDirectory:
+    """A temporary folder of links: the model's parts, but the autoencoder's VAE halves. Each
+    optimum-intel part reads its config.json from model_save_dir/<part>/, and TAESD's differs
+    (scaling_factor 1.0)."""
+    view = tempfile.TemporaryDirectory(prefix="turbo-taesd-view-")
+    for entry in folder.iterdir():
+        source = autoencoder / entry.name if entry.name in VAE_HALVES else entry
+        (Path(view.name) / entry.name).symlink_to(source.resolve())
+    return view

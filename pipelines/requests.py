@@ -31,6 +31,7 @@ class Text2Image:
     height: int | None = None
     seed: int | None = None  # None: a random seed, returned in the result
     guidance: float | None = None
+    fast_decoder: bool | None = None  # TAESD; None: the catalogue's default where exported
     notes: tuple[str, ...] = ()  # what validation changed, for the user
 
 
@@ -45,6 +46,7 @@ class Result:
     image: Image.Image
     seed: int
     timings: dict[str, float]  # seconds per stage, and "total"
+    decoder: str = "full VAE"  # or the Tiny Autoencoder's name
     warnings: list[str] = field(default_factory=list)
 
 

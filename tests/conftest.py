@@ -1,5 +1,5 @@
 """Session set-up: a private models folder holding the tiny stand-in, FP16 and INT8, exported
-once through the real optimum-intel and NNCF path."""
+once through the real optimum-intel and NNCF path, and its Tiny Autoencoder (TAESD)."""
 
 import os
 import shutil
@@ -21,10 +21,11 @@ def pytest_configure(config):
     # the user's own ./models) and lists the variants exported there.
     folder = tempfile.mkdtemp(prefix="turbo-test-models-")
     os.environ["TURBO_MODELS_DIR"] = folder
-    from export import export_model
+    from export import export_autoencoder, export_model
 
     export_model("tiny", "fp16", Path(folder))
     export_model("tiny", "int8", Path(folder), samples=INT8_SAMPLES)
+    export_autoencoder("tiny-taesd", Path(folder))
 
 
 def pytest_unconfigure(config):
@@ -33,7 +34,7 @@ def pytest_unconfigure(config):
 
 @pytest.fixture(scope="session")
 def models_dir():
-    """The session's models folder, with tiny/fp16 and tiny/int8."""
+    """The session's models folder, with tiny/fp16, tiny/int8 and tiny-taesd."""
     return Path(os.environ["TURBO_MODELS_DIR"])
 
 

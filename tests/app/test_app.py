@@ -149,3 +149,15 @@ def test_comparison_returns_both_images_and_every_figure(client):
 def test_comparison_of_a_bad_prompt_is_a_clear_error(client):
     with pytest.raises(AppError, match="Please enter a prompt"):
         client.predict("", 1, 11, api_name="/compare")
+
+
+def test_the_fast_decoder_choice_reaches_the_pipeline(client):
+    fast, _, fast_info = client.predict("a red fox", 3, False, 1, 256, 256, "fp16", True,
+                                        api_name="/text_to_image")
+    full, _, full_info = client.predict("a red fox", 3, False, 1, 256, 256, "fp16", False,
+                                        api_name="/text_to_image")
+    assert "decoder (Tiny TAESD stand-in)" in fast_info and "decoder (full VAE)" in full_info
+    assert not np.array_equal(pixels(fast), pixels(full))
+    path, _, info = client.predict(handle_file(EXAMPLE), "a castle", 0.5, 2, 3, False, "fp16",
+                                   False, api_name="/image_to_image")
+    assert Image.open(path).size == (512, 512) and "decoder (full VAE)" in info
