@@ -206,7 +206,8 @@ class Registry:
             str(folder), export=False, device=self.device, compile=True)
         compiled = {name: getattr(text2image, name).request for name in SUBMODELS}
         pipelines = {("text2image", False): text2image,
-                     ("image2image", False): _sharing(text2image, "image2image", compiled, folder)}
+                     ("image2image", False): _sharing(text2image, "image2image", compiled, folder,
+                                                            self.device)}
         view = None
         if spec.fast_decoder and self.has_autoencoder(spec.fast_decoder):
             taesd = self.autoencoder_folder(spec.fast_decoder)
@@ -215,12 +216,13 @@ class Registry:
                                                       self.device, text2image.ov_config)
                              for half in VAE_HALVES})
             view = _folder_with_autoencoder(folder, taesd)
-            pipelines.update({(task, True): _sharing(text2image, task, compiled, Path(view.name))
+            pipelines.update({(task, True): _sharing(text2image, task, compiled, Path(view.name),
+                                                        self.device)
                               for task in TASKS})
         return pipelines, view
 
 
-def _sharing(text2image, task: str, compiled: dict, model_save_dir):
+def _sharing(text2image, task: str, compiled: dict, model_save_dir: Path, device: str):
     """A pipeline for `task` on already compiled models (compile_only), so that every task and
     decoder shares one copy of the UNet and text encoders; optimum-intel has no from_pipe."""
     from optimum.intel import OVStableDiffusionXLImg2ImgPipeline, OVStableDiffusionXLPipeline
@@ -228,7 +230,7 @@ def _sharing(text2image, task: str, compiled: dict, model_save_dir):
     cls = OVStableDiffusionXLPipeline if task == "text2image" else OVStableDiffusionXLImg2ImgPipeline
     return cls(scheduler=text2image.scheduler, tokenizer=text2image.tokenizer,
                tokenizer_2=text2image.tokenizer_2, model_save_dir=model_save_dir,
-               device=text2image._device, compile_only=True, **compiled)
+               device=device, compile_only=True, **compiled)
 
 
 def _folder_with_autoencoder(folder: Path, autoencoder: Path) -> tempfile.TemporaryDirectory:
