@@ -25,10 +25,12 @@ def full_size_taesd(models_dir) -> None:
     from diffusers import AutoencoderTiny
 
     from export import taesd
+    from pipelines.registry import Registry
 
-    if not (models_dir / "taesdxl" / "vae_decoder" / "openvino_model.xml").is_file():
+    registry = Registry(models_dir)
+    if not registry.has_autoencoder("taesdxl"):
         torch.manual_seed(0)
-        taesd.export_autoencoder(AutoencoderTiny(), models_dir / "taesdxl")
+        taesd.export_autoencoder(AutoencoderTiny(), registry.autoencoder_folder("taesdxl"))
 
 
 def main(argv: list[str] | None = None) -> int:
