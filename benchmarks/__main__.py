@@ -1,0 +1,175 @@
+"""python -m benchmarks [--quick]: turbo-studio against its peers, side by side, in one run.
+
+Every configuration (benchmarks.runners.CONFIGS: optimum-intel out of the box, the OpenVINO
+notebook's INT8 + TAESD, the FastSD CPU way, openvino.genai, diffusers on PyTorch, and
+turbo-studio's own serving path in each of its configurations) runs in its own child process,
+one after another, on the same exported folders (benchmarks.folders): load, one warm-up per
+workload, then --repeats timed runs. With --rounds 2 the whole sequence runs twice, alternating
+the configurations, and the second cold start shows the compiled-model cache.
+
+Reports the median end-to-end and per-stage latencies, peak RSS, cold start (load, and load +
+first image), the ratio to optimum-intel out of the box (a0), and the compute floor (FLOPs ÷
+this machine's measured bf16 / INT8 peak) with the distance from it. Writes
+benchmarks/results/<machine>.json, .md and .png. --quick runs the same code on the tiny
+stand-in in about a minute (figures meaningless, code paths real); it never overwrites a full
+run's files."""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import floor, folders as folders_module, report
+from benchmarks.int8_unet import RESULTS, run_measured
+from benchmarks.runners import CONFIGS, WORKLOADS, load
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="the tiny stand-in, in seconds")
+    parser.add_argument("--configs", default=",".join(CONFIGS),
+                        help="comma-separated keys, default all: %(default)s")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs after the warm-up")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the whole sequence this many times (2: cached cold start)")
+    parser.add_argument("--floor-gb", type=float, default=0.75,
+                        help="stop a configuration when the machine has less memory available")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder to write to")
+    args = parser.parse_args(argv)
+    configs = [CONFIGS[key] for key in args.configs.split(",")]
+    workloads = args.workloads.split(",")
+
+    folders = folders_module.prepare(args.quick, set().union(*(c.needs for c in configs)))
+    machine = _machine(args.quick)
+    print(f"[bench] {machine}: measuring the matmul peaks…", flush=True)
+    peaks = {p: floor.matmul_peak(p) for p in ("bf16", "int8")}
+    runs = {config.key: [] for config in configs}
+    for round_ in range(args.rounds):
+        for config in configs:
+            print(f"[bench] round {round_ + 1}: {config.key} — {config.label}", flush=True)
+            runs[config.key].append(_run_config(config, folders, workloads, args))
+    results = _summarise(configs, workloads, runs, peaks, folders, args)
+    args.results.mkdir(parents=True, exist_ok=True)
+    base = args.results / machine
+    base.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    base.with_suffix(".md").write_text(report.markdown(results))
+    report.chart(results, base.with_suffix(".png"))
+    print(report.markdown(results))
+    print(f"wrote {base}.json, .md and .png")
+    return 0
+
+
+def _machine(quick: bool) -> str:
+    name = os.environ.get("TURBO_BENCH_MACHINE", platform.node())
+    return f"{name}-quick" if quick else name
+
+
+def _run_config(config, folders, workloads, args) -> dict:
+    """One configuration in a child process: its timings, or why it was skipped."""
+    missing = _missing(config, folders)
+    if missing:
+        return {"skipped": missing}
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        command = [sys.executable, "-m", "benchmarks", "_config", config.key,
+                   "--workloads", ",".join(workloads), "--repeats", str(args.repeats),
+                   "--out", out.name] + (["--quick"] if args.quick else [])
+        memory = run_measured(command, int(args.floor_gb * 2**30))
+        text = Path(out.name).read_text()
+    if memory["returncode"] != 0:
+        why = "out of memory" if memory["stopped_out_of_memory"] else f"exit {memory['returncode']}"
+        return {"failed": why, "peak_rss_gb": memory["peak_rss_gb"]}
+    return {**json.loads(text), "peak_rss_gb": memory["peak_rss_gb"]}
+
+
+def _missing(config, folders) -> str | None:
+    if not folders.has(config.variant):
+        base = config.variant.partition("+")[0]
+        return (f"no {base} folder in {folders.root} (full INT8 of the full-size UNet does not "
+                f"fit in 24 GB of RAM yet; see README)" if base == "int8" else f"no {base} folder")
+    if config.runtime == "genai":
+        try:
+            import openvino_genai  # noqa: F401
+        except ImportError:
+            return "openvino-genai is not installed (pip install -r requirements-dev.txt)"
+    return None
+
+
+def _child(argv: list[str]) -> int:
+    """The child process: load one configuration, warm up and time each workload."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("config")
+    parser.add_argument("--workloads")
+    parser.add_argument("--repeats", type=int)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    folders = folders_module.existing(args.quick)
+    start = time.perf_counter()
+    runner = load(CONFIGS[args.config], folders)
+    result = {"load_seconds": time.perf_counter() - start, "workloads": {}}
+    for key in args.workloads.split(","):
+        warm_up = runner(WORKLOADS[key])
+        result.setdefault("first_call_seconds", warm_up["total"])  # the first image ever
+        result["workloads"][key] = [runner(WORKLOADS[key]) for _ in range(args.repeats)]
+        print(f"[bench]   {key}: {[round(r['total'], 3) for r in result['workloads'][key]]}",
+              flush=True)
+    args.out.write_text(json.dumps(result))
+    return 0
+
+
+def _summarise(configs, workloads, runs, peaks, folders, args) -> dict:
+    flops = None if args.quick else floor.stage_tflops()
+    summary = {
+        "machine": _machine(args.quick), "quick": args.quick, "cpu_count": os.cpu_count(),
+        "model": folders.model_id, "repeats": args.repeats, "rounds": args.rounds,
+        "peaks_tflops": {p: round(v / 1e12, 3) for p, v in peaks.items()},
+        "stage_tflops": flops,
+        "workloads": {key: WORKLOADS[key].label for key in workloads},
+        "configs": {},
+    }
+    for config in configs:
+        done = [run for run in runs[config.key] if "workloads" in run]
+        entry = {"label": config.label}
+        if not done:
+            entry.update({k: v for k, v in runs[config.key][0].items()
+                          if k in ("skipped", "failed", "peak_rss_gb")})
+            summary["configs"][config.key] = entry
+            continue
+        entry["cold_start_seconds"] = [round(run["load_seconds"] + run["first_call_seconds"], 2)
+                                       for run in done]
+        entry["load_seconds"] = [round(run["load_seconds"], 2) for run in done]
+        entry["peak_rss_gb"] = max(run["peak_rss_gb"] for run in done)
+        entry["median_seconds"] = {key: _medians([r for run in done for r in run["workloads"][key]])
+                                   for key in workloads}
+        if flops:
+            entry["floor_seconds"] = {key: round(_floor(config, WORKLOADS[key], flops, peaks), 3)
+                                      for key in workloads}
+        summary["configs"][config.key] = entry
+    report.add_ratios(summary)
+    return summary
+
+
+def _medians(runs: list[dict]) -> dict:
+    stages = sorted({stage for run in runs for stage in run}, key=report.STAGE_ORDER.index)
+    return {stage: round(statistics.median(run.get(stage, 0.0) for run in runs), 3)
+            for stage in stages}
+
+
+def _floor(config, workload, flops, peaks) -> float:
+    img2img = bool(workload.strength)
+    calls = int(workload.steps * workload.strength) if img2img else workload.steps
+    int8_unet = config.variant.partition("+")[0] == "int8"
+    return floor.floor_seconds(flops, peaks, calls, img2img, config.fast_decoder, int8_unet)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["_config"]:
+        sys.exit(_child(sys.argv[2:]))
+    sys.exit(main())

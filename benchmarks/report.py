@@ -1,0 +1,132 @@
+"""Ratios, targets, the Markdown table and the PNG chart of one benchmark run."""
+
+from pathlib import Path
+
+STAGE_ORDER = ["text encoders", "VAE encoder", "UNet", "decoder", "total"]
+BASELINE = "a0"
+PEERS = {"a": "the OpenVINO notebook", "b": "the FastSD CPU way", "c": "openvino.genai"}
+
+
+def _total(summary: dict, key: str, workload: str) -> float | None:
+    entry = summary["configs"].get(key, {})
+    return entry.get("median_seconds", {}).get(workload, {}).get("total")
+
+
+def add_ratios(summary: dict) -> None:
+    """Each configuration's time as a multiple of a0's, per workload, and the issue's targets
+    checked on the best turbo-studio configuration."""
+    for key, entry in summary["configs"].items():
+        if "median_seconds" not in entry:
+            continue
+        entry["ratio_to_a0"] = {}
+        for workload, medians in entry["median_seconds"].items():
+            baseline = _total(summary, BASELINE, workload)
+            if baseline:
+                entry["ratio_to_a0"][workload] = round(medians["total"] / baseline, 3)
+            if "floor_seconds" in entry:
+                entry.setdefault("times_floor", {})[workload] = round(
+                    medians["total"] / entry["floor_seconds"][workload], 2)
+    summary["targets"] = _targets(summary)
+
+
+def _best(summary: dict, prefix: str, workload: str) -> tuple[str, float] | None:
+    timed = [(key, _total(summary, key, workload)) for key in summary["configs"]
+             if key.startswith(prefix) and _total(summary, key, workload)]
+    return min(timed, key=lambda kv: kv[1]) if timed else None
+
+
+def _targets(summary: dict) -> dict:
+    targets = {}
+    best = _best(summary, "e", "W1")
+    if not best:
+        return targets
+    key, seconds = best
+    targets["best turbo-studio (W1)"] = key
+    a0 = _total(summary, BASELINE, "W1")
+    if a0:
+        targets["W1 ≤ 0.27× a0"] = _check(seconds / a0, 0.27)
+    for peer, name in PEERS.items():
+        peer_best = _best(summary, peer, "W1")
+        if peer_best:
+            targets[f"W1 ≤ 0.9× {name} ({peer_best[0]})"] = _check(seconds / peer_best[1], 0.9)
+    best_w2, a0_w2 = _best(summary, "e", "W2"), _total(summary, BASELINE, "W2")
+    if best_w2 and a0_w2:
+        targets[f"W2 ≤ 0.3× a0 ({best_w2[0]})"] = _check(best_w2[1] / a0_w2, 0.3)
+    floor = summary["configs"][key].get("floor_seconds", {}).get("W1")
+    if floor:
+        targets["W1 within 1.25× the compute floor"] = _check(seconds / floor, 1.25)
+    for config, limit in (("e-int8-taesd", 5.0), ("e-fp16", 9.0)):
+        rss = summary["configs"].get(config, {}).get("peak_rss_gb")
+        if rss and "median_seconds" in summary["configs"][config]:
+            targets[f"{config} peak RSS ≤ {limit:g} GB"] = _check(rss, limit, "GB")
+    colds = summary["configs"][key].get("cold_start_seconds", [])
+    if len(colds) > 1:
+        targets["second cold start ≤ 0.5× the first"] = _check(colds[1] / colds[0], 0.5)
+    return targets
+
+
+def _check(value: float, limit: float, unit: str = "×") -> dict:
+    return {"value": round(value, 3), "limit": limit, "unit": unit, "met": value <= limit}
+
+
+def markdown(summary: dict) -> str:
+    workloads = list(summary["workloads"])
+    lines = [f"### {summary['machine']}: {summary['model']}, medians of {summary['repeats']} "
+             f"runs × {summary['rounds']} round(s) after a warm-up",
+             "",
+             "| config | " + " | ".join(f"{w} s (× a0)" for w in workloads)
+             + " | cold start s | peak RSS GB | W1 × floor |",
+             "|---|" + "---|" * (len(workloads) + 3)]
+    for key, entry in summary["configs"].items():
+        if "median_seconds" not in entry:
+            why = entry.get("skipped") or f"failed: {entry.get('failed')}"
+            lines.append(f"| {key}: {entry['label']} | {why} |" + " |" * (len(workloads) + 2))
+            continue
+        cells = [f"{entry['median_seconds'][w]['total']:.2f} "
+                 f"({entry.get('ratio_to_a0', {}).get(w, float('nan')):.2f})" for w in workloads]
+        cold = " / ".join(f"{s:.1f}" for s in entry["cold_start_seconds"])
+        floor = entry.get("times_floor", {}).get("W1")
+        lines.append(f"| {key}: {entry['label']} | " + " | ".join(cells)
+                     + f" | {cold} | {entry['peak_rss_gb']:.1f} | "
+                     + (f"{floor:.2f}" if floor else "–") + " |")
+    lines += ["", f"Workloads: " + "; ".join(f"{k} = {v}" for k, v in summary["workloads"].items())
+              + f". Peaks measured in this run: bf16 {summary['peaks_tflops']['bf16']} TFLOP/s, "
+              f"INT8 {summary['peaks_tflops']['int8']} TOP/s. Cold start = load + first image "
+              f"(per round)."]
+    if summary.get("targets"):
+        lines += ["", "| target | value | met |", "|---|---|---|"]
+        for name, target in summary["targets"].items():
+            if isinstance(target, dict):
+                lines.append(f"| {name} | {target['value']} {target['unit']} | "
+                             f"{'yes' if target['met'] else 'no'} |")
+            else:
+                lines.append(f"| {name} | {target} | |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(summary: dict, path: Path) -> None:
+    """Stacked horizontal bars: W1's time per stage for each configuration that ran."""
+    import matplotlib
+    matplotlib.use("Agg")  # no screen
+    import matplotlib.pyplot as plt
+
+    timed = [(key, entry["median_seconds"]["W1"]) for key, entry in summary["configs"].items()
+             if "W1" in entry.get("median_seconds", {})]
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(timed) + 1.5))
+    labels = [key for key, _ in timed]
+    left = [0.0] * len(timed)
+    for stage in STAGE_ORDER[:-1]:
+        widths = [medians.get(stage, 0.0) for _, medians in timed]
+        ax.barh(labels, widths, left=left, label=stage)
+        left = [a + b for a, b in zip(left, widths)]
+    other = [medians["total"] - done for (_, medians), done in zip(timed, left)]
+    ax.barh(labels, [max(o, 0.0) for o in other], left=left, label="other (scheduler, Python)",
+            color="lightgrey")
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds (median)")
+    ax.set_title(f"{summary['workloads'].get('W1', 'W1')} — {summary['machine']}, "
+                 f"{summary['model']}")
+    ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

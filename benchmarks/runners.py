@@ -1,0 +1,230 @@
+"""How each configuration loads and runs one workload, timing every stage.
+
+A runner is made by `load(config, folders)` and called as `runner(workload)` → seconds per
+stage ("text encoders", "UNet", "VAE encoder", "decoder") and "total". One configuration runs
+in one child process (benchmarks.__main__), so each starts cold and its peak memory is its own."""
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from benchmarks.folders import Folders
+
+PROMPT = "a cinematic photo of a red fox in a snowy forest at sunrise, detailed fur"
+SEED = 42
+
+
+@dataclass(frozen=True)
+class Workload:
+    key: str
+    label: str
+    steps: int
+    strength: float | None = None  # image-to-image when set
+    size: int = 512
+
+
+WORKLOADS = {w.key: w for w in (
+    Workload("W1", "text-to-image 512², 1 step", steps=1),
+    Workload("W2", "image-to-image 512², 2 steps, strength 0.5", steps=2, strength=0.5),
+    Workload("W3", "text-to-image 512², 4 steps", steps=4),
+)}
+
+
+@dataclass(frozen=True)
+class Config:
+    key: str
+    label: str
+    runtime: str  # optimum | genai | torch | turbo
+    variant: str = "fp16"  # a Folders variant: fp16 | int8 | int8-weights, "+taesd" for TAESD
+    static: bool = False  # shapes fixed to 512² before compiling
+    options: tuple = ()  # turbo-studio Registry options, as (name, value) pairs
+
+    @property
+    def fast_decoder(self) -> bool:
+        return self.variant.endswith("+taesd")
+
+    @property
+    def needs(self) -> set[str]:
+        """What benchmarks.folders.prepare must build for this configuration."""
+        base = self.variant.partition("+")[0]
+        return {base} | ({"taesd"} if self.fast_decoder else set()) | (
+            {"torch"} if self.runtime == "torch" else set())
+
+
+CONFIGS = {c.key: c for c in (
+    Config("a0", "optimum-intel out of the box (FP16, full VAE, dynamic)", "optimum"),
+    Config("a", "OpenVINO notebook (INT8 UNet + TAESD, dynamic)", "optimum", "int8+taesd"),
+    Config("b", "FastSD CPU way (INT8 weights + TAESD, static)", "optimum",
+           "int8-weights+taesd", static=True),
+    Config("c-fp16", "openvino.genai (FP16, full VAE)", "genai"),
+    Config("c-int8", "openvino.genai (INT8 UNet + TAESD)", "genai", "int8+taesd"),
+    Config("d", "diffusers on PyTorch (bf16)", "torch"),
+    Config("e-fp16", "turbo-studio FP16", "turbo"),
+    Config("e-fp16-taesd", "turbo-studio FP16 + TAESD", "turbo", "fp16+taesd"),
+    Config("e-int8", "turbo-studio INT8", "turbo", "int8"),
+    Config("e-int8-taesd", "turbo-studio INT8 + TAESD", "turbo", "int8+taesd"),
+)}
+
+
+def source_image(size: int) -> Image.Image:
+    """A deterministic picture to transform (the benchmark needs no asset)."""
+    return Image.radial_gradient("L").convert("RGB").resize((size, size))
+
+
+def load(config: Config, folders: Folders):
+    return {"optimum": _optimum, "genai": _genai, "torch": _torch,
+            "turbo": _turbo}[config.runtime](config, folders)
+
+
+def _timed(call) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = call()
+    return time.perf_counter() - start, out
+
+
+def _optimum(config: Config, folders: Folders):
+    """optimum-intel's own pipelines, as their users write them: from_pretrained on the folder;
+    the image-to-image class is loaded when first needed (a second copy, as users do)."""
+    from optimum.intel import OVStableDiffusionXLImg2ImgPipeline, OVStableDiffusionXLPipeline
+
+    from pipelines.generate import StageClock
+
+    folder = str(folders.variant(config.variant))
+    pipes, clock = {}, StageClock()
+
+    def pipeline(img2img: bool):
+        if img2img not in pipes:
+            pipes.clear()  # one pipeline in memory at a time, as a user script would hold
+            cls = OVStableDiffusionXLImg2ImgPipeline if img2img else OVStableDiffusionXLPipeline
+            pipe = cls.from_pretrained(folder)
+            if config.static:  # H and W fixed, batch left dynamic: optimum's reshape would
+                pipe.reshape(batch_size=-1, height=512, width=512,  # double a static batch
+                             num_images_per_prompt=1)  # for guidance, and Turbo runs at 0
+                pipe.compile()
+            pipe.set_progress_bar_config(disable=True)
+            clock.instrument(pipe)
+            pipes[img2img] = pipe
+        return pipes[img2img]
+
+    pipeline(False)
+
+    def run(workload: Workload) -> dict:
+        import torch
+
+        kwargs = dict(prompt=PROMPT, num_inference_steps=workload.steps, guidance_scale=0.0,
+                      generator=torch.Generator().manual_seed(SEED))
+        if workload.strength:
+            kwargs.update(image=source_image(workload.size), strength=workload.strength)
+        else:
+            kwargs.update(width=workload.size, height=workload.size)
+        pipe = pipeline(bool(workload.strength))
+        clock.reset()
+        total, _ = _timed(lambda: pipe(**kwargs))
+        return {**clock.seconds, "total": total}
+    return run
+
+
+def _genai(config: Config, folders: Folders):
+    """openvino.genai's C++ pipelines on the same folders."""
+    import openvino as ov
+    import openvino_genai as genai
+
+    folder = folders.variant(config.variant)
+    pipes = {}
+
+    def pipeline(img2img: bool):
+        if img2img not in pipes:
+            pipes.clear()
+            cls = genai.Image2ImagePipeline if img2img else genai.Text2ImagePipeline
+            pipes[img2img] = cls(folder, "CPU")
+        return pipes[img2img]
+
+    pipeline(False)
+
+    def run(workload: Workload) -> dict:
+        kwargs = dict(num_inference_steps=workload.steps, guidance_scale=0.0, rng_seed=SEED)
+        if workload.strength:
+            image = np.asarray(source_image(workload.size))[None]
+            kwargs.update(image=ov.Tensor(image), strength=workload.strength)
+        else:
+            kwargs.update(width=workload.size, height=workload.size)
+        pipe = pipeline(bool(workload.strength))
+        total, _ = _timed(lambda: pipe.generate(PROMPT, **kwargs))
+        metrics = pipe.get_performance_metrics()
+        unet_calls = len(metrics.raw_metrics.unet_inference_durations)
+        return {"text encoders": sum(metrics.get_text_encoder_infer_duration().values()) / 1e3,
+                "UNet": metrics.get_unet_infer_duration().mean * unet_calls / 1e3,
+                "VAE encoder": metrics.get_vae_encoder_infer_duration() / 1e3,
+                "decoder": metrics.get_vae_decoder_infer_duration() / 1e3,
+                "total": total}
+    return run
+
+
+def _torch(config: Config, folders: Folders):
+    """diffusers on PyTorch's CPU backend in bf16, from the same architecture's diffusers folder."""
+    import torch
+    from diffusers import StableDiffusionXLImg2ImgPipeline, StableDiffusionXLPipeline
+
+    text2image = StableDiffusionXLPipeline.from_pretrained(folders.torch_source,
+                                                           torch_dtype=torch.bfloat16)
+    image2image = StableDiffusionXLImg2ImgPipeline.from_pipe(text2image)  # shares the modules
+    seconds = {}
+    _instrument_torch(text2image, seconds)
+
+    def run(workload: Workload) -> dict:
+        kwargs = dict(prompt=PROMPT, num_inference_steps=workload.steps, guidance_scale=0.0,
+                      generator=torch.Generator().manual_seed(SEED))
+        if workload.strength:
+            pipe = image2image
+            kwargs.update(image=source_image(workload.size), strength=workload.strength)
+        else:
+            pipe = text2image
+            kwargs.update(width=workload.size, height=workload.size)
+        pipe.set_progress_bar_config(disable=True)
+        seconds.clear()
+        with torch.inference_mode():
+            total, _ = _timed(lambda: pipe(**kwargs))
+        return {**seconds, "total": total}
+    return run
+
+
+def _instrument_torch(pipe, seconds: dict) -> None:
+    """Add up the time in each torch module, as pipelines.generate.StageClock does for OpenVINO
+    parts. Written by hand: diffusers has no per-module timing hook."""
+    targets = [(pipe.text_encoder, "forward", "text encoders"),
+               (pipe.text_encoder_2, "forward", "text encoders"),
+               (pipe.unet, "forward", "UNet"), (pipe.vae, "encode", "VAE encoder"),
+               (pipe.vae, "decode", "decoder")]
+    for module, method, stage in targets:
+        original = getattr(module, method)
+
+        def timed(*args, _original=original, _stage=stage, **kwargs):
+            start = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                seconds[_stage] = seconds.get(_stage, 0.0) + time.perf_counter() - start
+        setattr(module, method, timed)
+
+
+def _turbo(config: Config, folders: Folders):
+    """turbo-studio's own serving path: registry.get and generate.run, as the app calls them."""
+    from pipelines import generate
+    from pipelines.registry import Registry
+    from pipelines.requests import Image2Image, Text2Image, validate
+
+    registry = Registry(folders.models_dir, **dict(config.options))
+    loaded = registry.get(folders.model_id, config.variant.partition("+")[0])
+
+    def run(workload: Workload) -> dict:
+        common = dict(prompt=PROMPT, model_id=folders.model_id, seed=SEED, steps=workload.steps,
+                      variant=loaded.variant, fast_decoder=config.fast_decoder)
+        if workload.strength:
+            request = Image2Image(image=source_image(workload.size), strength=workload.strength,
+                                  **common)
+        else:
+            request = Text2Image(width=workload.size, height=workload.size, **common)
+        return generate.run(loaded, validate(request)).timings
+    return run

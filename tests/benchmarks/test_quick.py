@@ -1,0 +1,49 @@
+"""`python -m benchmarks --quick`: the benchmark's own code paths, on the tiny stand-in."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+
+@pytest.fixture(scope="module")
+def quick_run(models_dir, tmp_path_factory):
+    """One quick run of three configurations (a peer through optimum-intel, one through
+    openvino.genai, and turbo-studio's own path) on the session's tiny folders."""
+    results = tmp_path_factory.mktemp("results")
+    env = {**os.environ, "TURBO_BENCH_QUICK_DIR": str(models_dir), "TURBO_BENCH_MACHINE": "ci"}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--configs", "a0,c-fp16,e-fp16-taesd",
+         "--workloads", "W1,W2", "--repeats", "2", "--results", str(results)],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return results
+
+
+def test_it_writes_json_markdown_and_a_chart(quick_run):
+    summary = json.loads((quick_run / "ci-quick.json").read_text())
+    assert summary["quick"] and summary["model"] == "tiny"
+    assert set(summary["configs"]) == {"a0", "c-fp16", "e-fp16-taesd"}
+    assert (quick_run / "ci-quick.md").read_text().count("| a0:") == 1
+    with Image.open(quick_run / "ci-quick.png") as chart:
+        assert chart.format == "PNG" and chart.width > 300
+
+
+def test_every_configuration_reports_medians_per_stage_and_ratios(quick_run):
+    summary = json.loads((quick_run / "ci-quick.json").read_text())
+    for key, entry in summary["configs"].items():
+        for workload in ("W1", "W2"):
+            medians = entry["median_seconds"][workload]
+            assert 0 < medians["UNet"] < medians["total"], (key, medians)
+            assert medians["decoder"] > 0, (key, medians)
+        assert entry["median_seconds"]["W2"]["VAE encoder"] > 0  # image-to-image encodes
+        assert entry["peak_rss_gb"] > 0 and entry["cold_start_seconds"][0] > 0
+    assert summary["configs"]["a0"]["ratio_to_a0"] == {"W1": 1.0, "W2": 1.0}
+    ours = summary["configs"]["e-fp16-taesd"]
+    assert ours["ratio_to_a0"]["W1"] == pytest.approx(
+        ours["median_seconds"]["W1"]["total"] / summary["configs"]["a0"]["median_seconds"]["W1"]["total"],
+        abs=0.002)
+    assert summary["targets"]["best turbo-studio (W1)"] == "e-fp16-taesd"
