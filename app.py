@@ -1,7 +1,10 @@
 """turbo-studio: the Gradio UI. Builds the Blocks (one function per tab) and wires events to
 pipelines/; every model fact comes from pipelines.catalogue.
 
-    python app.py [--host H] [--port N] [--share --auth USER:PASS]
+    python app.py [--host H] [--port N] [--share --auth USER:PASS] [--device CPU|GPU|NPU|AUTO]
+                  [--models-dir DIR] [--queue-size N] [--ram-budget-gb GB]
+
+Every flag has a TURBO_* environment variable (see README, Configuration).
 """
 
 import argparse
@@ -13,7 +16,7 @@ import gradio as gr
 import pandas as pd
 
 from pipelines import catalogue, compare, generate
-from pipelines.registry import ModelNotAvailable, Registry
+from pipelines.registry import ModelNotAvailable, Registry, default_models_dir
 from pipelines.requests import (MAX_SEED, MAX_UPLOAD_BYTES, Image2Image, InvalidRequest, Result,
                                 Text2Image, load_image, validate)
 
@@ -296,7 +299,8 @@ def header(registry: Registry, model_id: str) -> None:
             elem_id="stand-in-banner")
     variants = ", ".join(exported_variants(registry, model_id))
     gr.Markdown(f"Serving **{spec.name}** ({variants}) from `{registry.models_dir / model_id}` "
-                f"on {registry.device}; each variant loads and compiles on first use.",
+                f"on **{registry.device}** (OpenVINO sees: {', '.join(openvino_devices())}); "
+                f"each variant loads and compiles on first use.",
                 elem_id="status")
 
 
@@ -318,26 +322,77 @@ def build_demo(registry: Registry | None = None, queue_size: int | None = None) 
     return demo.queue(max_size=queue_size, api_open=False)
 
 
+def openvino_devices() -> list[str]:
+    """The devices OpenVINO finds on this machine, e.g. ['CPU', 'GPU.0', 'NPU']."""
+    import openvino as ov
+
+    return ov.Core().available_devices
+
+
+def check_device(device: str) -> str | None:
+    """None if OpenVINO can run on `device` here, else why not. AUTO (OpenVINO picks) always can;
+    GPU matches GPU.0, GPU.1, ..."""
+    name = device.upper()
+    if name.split(":")[0] in ("AUTO", "MULTI", "HETERO"):
+        return None
+    found = openvino_devices()
+    if any(d == name or d.split(".")[0] == name for d in found):
+        return None
+    return f"OpenVINO sees no {device} device here; it sees: {', '.join(found)} (and AUTO)."
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Flags, each defaulting to its TURBO_* environment variable."""
+    env = os.environ.get
+    # A Hugging Face Space (SPACE_ID is set there) reaches the app through its own proxy, which
+    # needs it on every interface.
+    default_host = "0.0.0.0" if env("SPACE_ID") else "127.0.0.1"
     parser = argparse.ArgumentParser(description="turbo-studio web app")
-    parser.add_argument("--host", default=os.environ.get("TURBO_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("TURBO_PORT", 7860)))
-    parser.add_argument("--share", action="store_true", help="public gradio.live link")
-    parser.add_argument("--auth", default=os.environ.get("TURBO_AUTH"), metavar="USER:PASS")
+    parser.add_argument("--host", default=env("TURBO_HOST", default_host))
+    parser.add_argument("--port", type=int, default=int(env("TURBO_PORT", 7860)))
+    parser.add_argument("--share", action="store_true", default=_env_flag("TURBO_SHARE"),
+                        help="public gradio.live link (TURBO_SHARE=1)")
+    parser.add_argument("--auth", default=env("TURBO_AUTH"), metavar="USER:PASS")
     parser.add_argument("--share-without-auth", action="store_true",
                         help="allow --share without --auth (anyone with the link can use it)")
+    parser.add_argument("--device", default=env("TURBO_DEVICE", "CPU"),
+                        help="OpenVINO device: CPU, GPU, NPU or AUTO (default %(default)s)")
+    parser.add_argument("--models-dir", type=Path, default=default_models_dir(),
+                        help="exported models (TURBO_MODELS_DIR; default %(default)s)")
+    parser.add_argument("--queue-size", type=int, default=int(env("TURBO_QUEUE_SIZE", 16)),
+                        help="waiting requests before users are told to retry")
+    parser.add_argument("--ram-budget-gb", type=float, default=env("TURBO_RAM_BUDGET_GB"),
+                        help="RAM for loaded models (default: 3/4 of this machine's)")
     args = parser.parse_args(argv)
     if args.auth and ":" not in args.auth:
         parser.error("--auth takes USER:PASS")
     if args.share and not args.auth and not args.share_without_auth:
         parser.error("--share makes the app public: give --auth USER:PASS (or TURBO_AUTH), "
                      "or --share-without-auth if you really mean it")
+    if (problem := check_device(args.device)) is not None:
+        parser.error(f"--device {args.device}: {problem}")
     return args
 
 
-demo = build_demo()
+def demo_from(args: argparse.Namespace) -> gr.Blocks:
+    budget = int(float(args.ram_budget_gb) * 2**30) if args.ram_budget_gb else None
+    registry = Registry(args.models_dir, device=args.device.upper(), ram_budget=budget)
+    return build_demo(registry, queue_size=args.queue_size)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    demo_from(args).launch(server_name=args.host, server_port=args.port, share=args.share,
+                           auth=tuple(args.auth.split(":", 1)) if args.auth else None,
+                           **LAUNCH_OPTIONS)
+
 
 if __name__ == "__main__":
-    args = parse_args()
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share,
-                auth=tuple(args.auth.split(":", 1)) if args.auth else None, **LAUNCH_OPTIONS)
+    main()  # builds the app from the flags: one build per process
+else:
+    # Importable `demo` (tests, `gradio app.py`), configured by the TURBO_* environment.
+    demo = demo_from(parse_args([]))
