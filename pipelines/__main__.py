@@ -1,0 +1,146 @@
+"""turbo-studio without the UI.
+
+    python -m pipelines generate "a red fox" --model sdxl-turbo --variant int8 --steps 1 --seed 42 -o fox.png
+    python -m pipelines generate "an oil painting" --image photo.png --strength 0.5 -o painting.png
+    python -m pipelines list
+
+The PNG carries the generation settings as text chunks (see pipelines/pngmeta.py). Input the
+model cannot take ends with a message and exit status 2."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipelines import catalogue, pngmeta
+from pipelines.requests import Image2Image, InvalidRequest, Text2Image, load_image, validate
+
+USAGE_ERROR = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.command(args)
+    except InvalidRequest as e:
+        print(f"error: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    except Exception as e:
+        from pipelines.registry import ModelNotAvailable  # loads OpenVINO's side lazily
+
+        if not isinstance(e, ModelNotAvailable):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = top.add_subparsers(required=True, metavar="COMMAND")
+
+    gen = commands.add_parser("generate", help="make one image")
+    gen.set_defaults(command=generate)
+    gen.add_argument("prompt")
+    gen.add_argument("--model", default=catalogue.DEFAULT_MODEL, choices=sorted(catalogue.MODELS))
+    gen.add_argument("--variant", default="fp16")
+    gen.add_argument("--steps", type=int, help="default: the model's")
+    gen.add_argument("--seed", type=int, help="default: random (printed)")
+    gen.add_argument("--width", type=int, help="text-to-image only; default: the model's")
+    gen.add_argument("--height", type=int, help="text-to-image only; default: the model's")
+    gen.add_argument("--guidance", type=float, help="default: the model's")
+    gen.add_argument("--image", type=Path, help="transform this image (image-to-image)")
+    gen.add_argument("--strength", type=float, help="image-to-image: how much to change")
+    gen.add_argument("--no-fast-decoder", dest="fast_decoder", action="store_const", const=False,
+                     help="decode with the full VAE instead of TAESD")
+    gen.add_argument("-o", "--output", type=Path, help="PNG to write (default: <model>-<seed>.png)")
+    _location_options(gen)
+
+    listing = commands.add_parser("list", help="models, variants, what is exported, sizes")
+    listing.set_defaults(command=list_models)
+    _location_options(listing)
+    return top
+
+
+def _location_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--models-dir", type=Path, help="default: TURBO_MODELS_DIR or ./models")
+    command.add_argument("--device", default="CPU", help="OpenVINO device (default %(default)s)")
+
+
+def generate(args) -> int:
+    request = validate(_request(args))  # before loading anything heavy
+    output = args.output or Path(f"{request.model_id}-{request.seed}.png")
+    if not output.parent.is_dir():
+        raise InvalidRequest(f"Cannot write {output}: {output.parent} is not a folder.")
+
+    from tqdm import tqdm
+
+    from pipelines import generate as runner
+    from pipelines.registry import Registry
+
+    registry = Registry(args.models_dir, device=args.device.upper())
+    print(f"Loading {request.model_id} ({request.variant}); the first load compiles it…",
+          file=sys.stderr)
+    loaded = registry.get(request.model_id, request.variant)
+    bar = None
+
+    def on_step(done: int, total: int) -> None:
+        nonlocal bar
+        bar = bar or tqdm(total=total, desc="Denoising", unit="step")
+        bar.update(done - bar.n)
+
+    result = runner.run(loaded, request, on_step=on_step)
+    if bar:
+        bar.close()
+    pngmeta.save(pngmeta.tag(result, request), output)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in result.timings.items())
+    print(f"{output} · seed {result.seed} · {stages}")
+    return 0
+
+
+def _request(args) -> Text2Image:
+    common = dict(prompt=args.prompt, model_id=args.model, variant=args.variant, seed=args.seed,
+                  steps=args.steps, guidance=args.guidance, fast_decoder=args.fast_decoder)
+    if args.image is None:
+        if args.strength is not None:
+            raise InvalidRequest("--strength applies to image-to-image: give --image too.")
+        return Text2Image(width=args.width, height=args.height, **common)
+    if args.width or args.height:
+        raise InvalidRequest("Image-to-image works at the model's size: leave out --width "
+                             "and --height.")
+    return Image2Image(image=load_image(args.image), strength=args.strength, **common)
+
+
+def list_models(args) -> int:
+    from pipelines.registry import Registry
+
+    registry = Registry(args.models_dir)
+    print(f"models folder: {registry.models_dir}")
+    for spec in catalogue.MODELS.values():
+        print(f"\n{spec.id}: {spec.name} ({spec.source or 'built locally'})")
+        for variant in spec.variants:
+            print(f"  {variant:5} {_where(registry, spec.id, variant)}")
+    print("\nfast decoders (Tiny Autoencoders):")
+    for autoencoder in catalogue.AUTOENCODERS.values():
+        state = (f"exported, {_size(registry.autoencoder_folder(autoencoder.id))}"
+                 if registry.has_autoencoder(autoencoder.id)
+                 else f"not exported: {catalogue.export_command(autoencoder.id)}")
+        print(f"  {autoencoder.id}: {state}")
+    return 0
+
+
+def _where(registry, model_id: str, variant: str) -> str:
+    if registry.is_exported(model_id, variant):
+        return f"exported, {_size(registry.folder(model_id, variant))}"
+    return f"not exported: {catalogue.export_command(model_id, variant)}"
+
+
+def _size(folder: Path) -> str:
+    from pipelines.registry import folder_sizes
+
+    return f"{folder_sizes(folder)['total'] / 2**20:,.1f} MB in {folder}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
