@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from pipelines import catalogue, compare, generate
+from pipelines import catalogue, compare, generate, pngmeta
 from pipelines.registry import ModelNotAvailable, Registry, default_models_dir
 from pipelines.requests import (MAX_SEED, MAX_UPLOAD_BYTES, Image2Image, InvalidRequest, Result,
                                 Text2Image, load_image, validate)
@@ -113,6 +113,7 @@ def run_request(registry: Registry, request: Text2Image, progress: gr.Progress) 
         raise user_error(e) from None
     for warning in result.warnings:
         gr.Warning(html.escape(warning))
+    pngmeta.tag(result, request)  # the PNG users download carries the settings
     return result
 
 
@@ -124,10 +125,32 @@ def seed_controls() -> tuple[gr.Number, gr.Checkbox]:
 
 
 def result_outputs() -> tuple[gr.Image, gr.Number, gr.Markdown]:
+    # PNG keeps the settings pngmeta.tag put in the image's info (gradio copies text info).
     image = gr.Image(label="Result", type="pil", format="png", height=512)
     seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
     info = gr.Markdown()
+    session_gallery(image)
     return image, seed_used, info
+
+
+GALLERY_SIZE = 24  # newest first; older images drop off
+
+
+def session_gallery(image: gr.Image) -> gr.Gallery:
+    """This session's images: the gallery's value lives in the user's browser session, so
+    nothing is shared between users and nothing stays on the server."""
+    gallery = gr.Gallery(label="This session's images", format="png", columns=6, height=200,
+                         preview=False, elem_classes=["session-gallery"])
+    image.change(add_to_gallery, inputs=[image, gallery], outputs=gallery,
+                 api_visibility="private", queue=False)
+    return gallery
+
+
+def add_to_gallery(image, gallery):
+    if image is None:
+        return gr.skip()
+    caption = f"seed {image.info['seed']}" if "seed" in image.info else None
+    return [(image, caption), *(gallery or [])][:GALLERY_SIZE]
 
 
 def text_to_image_tab(registry: Registry, model_id: str) -> None:

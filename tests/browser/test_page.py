@@ -149,3 +149,17 @@ def test_fp16_vs_int8_side_by_side(page):
     assert right["x"] > left["x"] + left["width"] / 2  # side by side, not stacked
     expect(panel.locator(".vega-embed, canvas, svg").first).to_be_visible()  # the bar chart
     screenshot(page, "fp16-vs-int8.png")
+
+
+def test_the_session_gallery_holds_this_sessions_images_only(page, browser, app_url):
+    panel = open_tab(page, "Text-to-Image")
+    panel.get_by_label("Prompt", exact=True).fill("a red fox")
+    gallery = panel.locator(".session-gallery img")
+    for count in (1, 2):
+        panel.get_by_role("button", name="Generate", exact=True).click()
+        expect(gallery).to_have_count(count, timeout=GENERATION_TIMEOUT_MS)
+    other = browser.new_context().new_page()  # another user: an empty gallery
+    other.goto(app_url)
+    expect(other.locator("#status")).to_be_visible(timeout=30_000)
+    expect(other.locator(".session-gallery img")).to_have_count(0)
+    other.context.close()
