@@ -62,7 +62,7 @@ def serving_model(registry: Registry) -> str:
 
 def exported_variants(registry: Registry, model_id: str) -> list[str]:
     return [variant for variant in catalogue.get(model_id).variants
-            if registry.is_exported(model_id, variant)]
+            if registry.available(model_id, variant)]
 
 
 def variant_choice(registry: Registry, model_id: str) -> gr.Radio:
@@ -105,7 +105,7 @@ def run_request(registry: Registry, request: Text2Image, progress: gr.Progress) 
     """Validate, load on first use, generate; user-fixable problems become gr.Error."""
     try:
         request = validate(request)
-        progress(0, desc="Loading the model (first use compiles it)…")
+        progress(0, desc="Loading the model (first use downloads or compiles it)…")
         loaded = registry.get(request.model_id, request.variant)
         result = generate.run(loaded, request,
                               on_step=lambda done, total: progress((done, total), desc="Denoising"))
@@ -269,7 +269,7 @@ def comparison_figures(comparison: compare.Comparison) -> dict:
 
 def comparison_tab(registry: Registry, model_id: str) -> None:
     spec = catalogue.get(model_id)
-    missing = [v for v in compare.VARIANTS if not registry.is_exported(model_id, v)]
+    missing = [v for v in compare.VARIANTS if not registry.available(model_id, v)]
     if missing:
         gr.Markdown(f"To compare, export the missing variant: "
                     + " and ".join(f"`{catalogue.export_command(model_id, v)}`" for v in missing)

@@ -1,4 +1,5 @@
 """python -m export MODEL [--variant fp16|int8] [options]: make a catalogue model servable.
+   python -m export push MODEL --variant V --repo USER/NAME: share an exported folder on the Hub.
 
 Exports with optimum-intel into <models dir>/<model>/<variant>/ and writes manifest.json there.
 --variant int8 quantizes the UNet of the FP16 export with NNCF (exporting FP16 first if needed)."""
@@ -13,6 +14,9 @@ from pipelines.registry import Registry
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["push"]:
+        return push_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", choices=sorted(catalogue.MODELS) + sorted(catalogue.AUTOENCODERS),
@@ -47,6 +51,27 @@ def main(argv: list[str] | None = None) -> int:
     except (convert.HubUnreachable, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    return 0
+
+
+def push_main(argv: list[str]) -> int:
+    from export import hub
+
+    parser = argparse.ArgumentParser(prog="python -m export push",
+                                     description="Upload an exported folder to the Hugging Face "
+                                                 "Hub with a model card (README.md).")
+    parser.add_argument("model", choices=sorted(catalogue.MODELS))
+    parser.add_argument("--variant", default="fp16")
+    parser.add_argument("--repo", required=True, metavar="USER/NAME")
+    parser.add_argument("--private", action="store_true")
+    parser.add_argument("--models-dir", type=Path, help="default: TURBO_MODELS_DIR or ./models")
+    args = parser.parse_args(argv)
+    try:
+        url = hub.push(args.model, args.variant, args.repo, args.models_dir, private=args.private)
+    except (convert.HubUnreachable, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"pushed {args.model} ({args.variant}) to {url}")
     return 0
 
 

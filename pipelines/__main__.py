@@ -131,9 +131,15 @@ def list_models(args) -> int:
 
 
 def _where(registry, model_id: str, variant: str) -> str:
+    repo = catalogue.get(model_id).hub_exports.get(variant)
     if registry.is_exported(model_id, variant):
         return f"exported, {_size(registry.folder(model_id, variant))}"
-    return f"not exported: {catalogue.export_command(model_id, variant)}"
+    if (cached := registry.cached_hub_folder(model_id, variant)) is not None:
+        return f"pre-exported {repo}, in the Hugging Face cache, {_size(cached)}"
+    export = catalogue.export_command(model_id, variant)
+    if repo:
+        return f"not here: downloads pre-exported {repo} on first use, or: {export}"
+    return f"not exported: {export}"
 
 
 def _size(folder: Path) -> str:

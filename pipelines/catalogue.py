@@ -1,7 +1,7 @@
 """The one table of models the app serves and their defaults. The UI and CLI read it; nothing
 else repeats these facts."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,9 @@ class ModelSpec:
     stand_in: bool = False
     fast_decoder: str | None = None  # an AUTOENCODERS id: TAESD for this model's latents
     fast_decoder_default: bool = False  # use it unless the user turns it off
+    # variant -> Hub repo of an already exported OpenVINO folder (optimum-intel layout) that the
+    # registry downloads instead of exporting; only repos checked to exist.
+    hub_exports: dict[str, str] = field(default_factory=dict)
 
     @property
     def uses_guidance(self) -> bool:
@@ -75,6 +78,10 @@ MODELS: dict[str, ModelSpec] = {
             id="sdxl-turbo", name="SDXL-Turbo", source="stabilityai/sdxl-turbo",
             description="Adversarial diffusion distillation of SDXL: good images in 1-4 steps at 512².",
             fast_decoder="taesdxl", **_TURBO,
+            # FastSD CPU's export (rupeshs): INT8 weights, 3.6 GB UNet, not turbo-studio's NNCF
+            # calibration. rupeshs/sdxl-turbo-openvino also exists but holds FP32 weights
+            # (10.3 GB UNet), which is not this catalogue's fp16, so fp16 is left to export.
+            hub_exports={"int8": "rupeshs/sdxl-turbo-openvino-int8"},
         ),
         ModelSpec(
             id="tiny", name="Tiny stand-in", source=None, stand_in=True,
@@ -94,6 +101,11 @@ def get(model_id: str) -> ModelSpec:
         return MODELS[model_id]
     except KeyError:
         raise KeyError(f"Unknown model {model_id!r}; known: {', '.join(MODELS)}") from None
+
+
+def hub_repos() -> list[str]:
+    """Every pre-exported Hub repo the catalogue names (for a Space's preload_from_hub)."""
+    return [repo for spec in MODELS.values() for repo in spec.hub_exports.values()]
 
 
 def export_command(model_id: str, variant: str = "fp16") -> str:

@@ -33,6 +33,11 @@ class ModelNotAvailable(RuntimeError):
     """The model is in the catalogue but not exported here; the message says how to export it."""
 
 
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE, read when asked (huggingface_hub reads it once, at import)."""
+    return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("1", "true", "yes", "on")
+
+
 def default_models_dir() -> Path:
     return Path(os.environ.get("TURBO_MODELS_DIR", Path(__file__).resolve().parent.parent / "models"))
 
@@ -105,8 +110,9 @@ class Loaded:
 
 class Registry:
     def __init__(self, models_dir: Path | None = None, device: str = "CPU",
-                 ram_budget: int | None = None):
+                 ram_budget: int | None = None, hub_cache: Path | None = None):
         self.models_dir = Path(models_dir or default_models_dir())
+        self.hub_cache = hub_cache  # Hugging Face cache for pre-exported repos; None: HF's own
         self.device = device
         self.ram_budget = ram_budget or default_ram_budget()
         self._loaded: OrderedDict[tuple[str, str], Loaded] = OrderedDict()  # oldest use first
@@ -119,9 +125,34 @@ class Registry:
         return (self.folder(model_id, variant) / "model_index.json").is_file()
 
     def exported(self) -> list[tuple[str, str]]:
-        """(model id, variant) pairs of the catalogue that have an exported folder here."""
+        """(model id, variant) pairs of the catalogue that can be served without exporting or
+        downloading: exported here, or a pre-exported repo already in the Hugging Face cache
+        (a Space's preload_from_hub puts them there)."""
         return [(spec.id, variant) for spec in catalogue.MODELS.values()
-                for variant in spec.variants if self.is_exported(spec.id, variant)]
+                for variant in spec.variants if self.available(spec.id, variant)]
+
+    def available(self, model_id: str, variant: str) -> bool:
+        return self.location(model_id, variant) is not None
+
+    def location(self, model_id: str, variant: str) -> Path | None:
+        """The folder a model would load from now, without any download: the models folder
+        first, then the Hugging Face cache."""
+        if self.is_exported(model_id, variant):
+            return self.folder(model_id, variant)
+        return self.cached_hub_folder(model_id, variant)
+
+    def cached_hub_folder(self, model_id: str, variant: str) -> Path | None:
+        repo = catalogue.get(model_id).hub_exports.get(variant)
+        if repo is None:
+            return None
+        import huggingface_hub
+
+        try:
+            path = Path(huggingface_hub.snapshot_download(repo, local_files_only=True,
+                                                          cache_dir=self.hub_cache))
+        except huggingface_hub.errors.LocalEntryNotFoundError:
+            return None
+        return path if (path / "model_index.json").is_file() else None
 
     def autoencoder_folder(self, autoencoder_id: str) -> Path:
         return self.models_dir / autoencoder_id
@@ -154,14 +185,42 @@ class Registry:
             return list(self._loaded)
 
     def disk_sizes(self, model_id: str, variant: str) -> dict[str, int]:
-        return folder_sizes(self.folder(model_id, variant))
+        return folder_sizes(self.location(model_id, variant) or self.folder(model_id, variant))
 
     def _exported_folder(self, spec: ModelSpec, variant: str) -> Path:
-        if not self.is_exported(spec.id, variant):
+        """Models folder → pre-exported Hub repo (cached, else downloaded) → a clear error."""
+        found = self.location(spec.id, variant)
+        if found is not None:
+            return found
+        repo = spec.hub_exports.get(variant)
+        export = f"Run `{catalogue.export_command(spec.id, variant)}` (or set TURBO_MODELS_DIR)."
+        if repo is None:
             raise ModelNotAvailable(
-                f"{spec.name} ({variant}) is not exported in {self.models_dir}. "
-                f"Run `{catalogue.export_command(spec.id, variant)}` (or set TURBO_MODELS_DIR).")
-        return self.folder(spec.id, variant)
+                f"{spec.name} ({variant}) is not exported in {self.models_dir}. {export}")
+        if hub_offline():
+            raise ModelNotAvailable(
+                f"{spec.name} ({variant}) is not exported in {self.models_dir}, and its "
+                f"pre-exported repo {repo} is not in the Hugging Face cache; HF_HUB_OFFLINE is "
+                f"set, so it is not downloaded. Unset it to download, or {export[0].lower()}"
+                f"{export[1:]}")
+        return self._download(spec, variant, repo, export)
+
+    def _download(self, spec: ModelSpec, variant: str, repo: str, export: str) -> Path:
+        """The pre-exported folder into the Hugging Face cache; huggingface_hub shows a
+        progress bar per file."""
+        import huggingface_hub
+
+        try:
+            path = Path(huggingface_hub.snapshot_download(repo, cache_dir=self.hub_cache))
+        except Exception as e:  # network, auth, a missing repo: all end the same way for the user
+            raise ModelNotAvailable(
+                f"{spec.name} ({variant}): downloading {repo} failed ({type(e).__name__}: "
+                f"{str(e).strip().splitlines()[0][:300] if str(e).strip() else 'no details'}). "
+                f"{export}") from e
+        if not (path / "model_index.json").is_file():
+            raise ModelNotAvailable(f"{repo} holds no model_index.json: it is not an exported "
+                                    f"OpenVINO pipeline. {export}")
+        return path
 
     def _make_room(self, spec: ModelSpec, variant: str, needed: int) -> None:
         """Evict least recently used models until `needed` more bytes fit the budget."""

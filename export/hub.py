@@ -1,0 +1,98 @@
+"""Share an exported folder on the Hugging Face Hub, with a model card, so that others (and
+Spaces) download it instead of exporting or quantizing it themselves."""
+
+import json
+from pathlib import Path
+
+from export import convert
+from pipelines import catalogue
+from pipelines.registry import Registry, default_models_dir
+
+
+def push(model_id: str, variant: str, repo: str, models_dir: Path | None = None, *,
+         private: bool = False, api=None) -> str:
+    """Upload <models dir>/<model>/<variant>/ to `repo` (created if missing) with a README.md
+    model card; returns the repo's URL. `api`: a huggingface_hub.HfApi (tests pass a stand-in)."""
+    spec = catalogue.get(model_id)
+    registry = Registry(models_dir or default_models_dir())
+    folder = registry.folder(model_id, variant)
+    if not registry.is_exported(model_id, variant):
+        raise ValueError(f"{spec.name} ({variant}) is not exported in {registry.models_dir}: run "
+                         f"`{catalogue.export_command(model_id, variant)}` first.")
+    if "/" not in repo:
+        raise ValueError(f"--repo takes USER/NAME (or ORG/NAME), not {repo!r}.")
+    if api is None:
+        from huggingface_hub import HfApi
+
+        convert.check_hub(repo, folder, advice="Run this where the Hub is reachable, logged in "
+                                               "(`hf auth login`) or with HF_TOKEN set.")
+        api = HfApi()
+    url = api.create_repo(repo, private=private, exist_ok=True)
+    api.upload_folder(folder_path=str(folder), repo_id=repo,
+                      commit_message=f"{spec.name} ({variant}), exported by turbo-studio")
+    api.upload_file(path_or_fileobj=model_card(folder, spec, variant, repo).encode(),
+                    path_in_repo="README.md", repo_id=repo, commit_message="Model card")
+    return str(url)
+
+
+def model_card(folder: Path, spec: catalogue.ModelSpec, variant: str, repo: str) -> str:
+    """README.md for the Hub: where the weights came from, how they were made, what the folder
+    holds (from its manifest), and how to use it."""
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    sizes = manifest.get("sizes_bytes", {})
+    size_rows = "\n".join(f"| {part} | {size / 2**20:,.1f} MB |" for part, size in sizes.items())
+    versions = ", ".join(f"{name} {version}" for name, version in manifest.get("versions", {}).items())
+    front = ["---", "library_name: openvino", "pipeline_tag: text-to-image",
+             "tags: [openvino, optimum-intel, turbo-studio, sdxl]"]
+    if spec.source:
+        front.append(f"base_model: {spec.source}")
+    front.append("---")
+    details = {key: value for key, value in manifest.items()
+               if key not in ("sizes_bytes", "versions")}
+    return "\n".join(front) + f"""
+
+# {spec.name} ({variant}) for OpenVINO
+
+{spec.description}
+
+- **Source:** {manifest.get('source', spec.source or 'built locally')}
+- **Method:** {manifest.get('method', 'unknown')}
+- **Exported:** {manifest.get('created', 'unknown')} with {versions or 'unrecorded versions'}
+
+The folder has the optimum-intel layout (`model_index.json`, `unet/`, `vae_decoder/`,
+`vae_encoder/`, `text_encoder/`, `text_encoder_2/`, tokenizers, scheduler), as written by
+turbo-studio's `python -m export {spec.id}{'' if variant == 'fp16' else f' --variant {variant}'}`.
+Check the source model's license before you use these weights.
+
+## Sizes on disk
+
+| part | size |
+|---|---|
+{size_rows}
+
+## Use it
+
+With turbo-studio: put the repo in the catalogue (`hub_exports={{"{variant}": "{repo}"}}` of
+`{spec.id}` in `pipelines/catalogue.py`) and the app or `python -m pipelines generate` downloads
+it on first use, or download it into the models folder yourself:
+
+```bash
+hf download {repo} --local-dir models/{spec.id}/{variant}
+python -m pipelines generate "a red fox in the snow" --model {spec.id} --variant {variant} -o fox.png
+```
+
+With optimum-intel:
+
+```python
+from optimum.intel import OVStableDiffusionXLPipeline
+pipe = OVStableDiffusionXLPipeline.from_pretrained("{repo}")
+image = pipe("a red fox in the snow", num_inference_steps=1, guidance_scale=0.0).images[0]
+```
+
+## manifest.json
+
+```json
+{json.dumps(details, indent=2)}
+```
+"""

@@ -1,0 +1,54 @@
+"""A local stand-in for the Hugging Face Hub: the real huggingface_hub cache code reads a real
+cache layout; only what would cross the network (downloads, uploads) is replaced."""
+
+import shutil
+from pathlib import Path
+
+import huggingface_hub
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+real_snapshot_download = huggingface_hub.snapshot_download
+
+
+def put_in_cache(cache: Path, repo: str, folder: Path) -> Path:
+    """Lay `folder` out as huggingface_hub's cache does (refs/main → snapshots/<commit>/)."""
+    root = cache / f"models--{repo.replace('/', '--')}"
+    (root / "refs").mkdir(parents=True, exist_ok=True)
+    (root / "refs" / "main").write_text(COMMIT)
+    snapshot = root / "snapshots" / COMMIT
+    shutil.copytree(folder, snapshot, dirs_exist_ok=True)
+    return snapshot
+
+
+class FakeHub:
+    """Repos are folders under `root`. snapshot_download looks in the cache with the real
+    client, and "downloads" by copying the repo's folder into the cache; HfApi's upload calls
+    write into `root`. Every call is recorded."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.calls: list[tuple] = []
+        self.fail_with: Exception | None = None
+
+    def snapshot_download(self, repo_id, *, local_files_only=False, cache_dir=None, **kwargs):
+        self.calls.append(("snapshot_download", repo_id, local_files_only))
+        if local_files_only:
+            return real_snapshot_download(repo_id, local_files_only=True, cache_dir=cache_dir)
+        if self.fail_with is not None:
+            raise self.fail_with
+        return str(put_in_cache(Path(cache_dir), repo_id, self.root / repo_id))
+
+    # HfApi
+    def create_repo(self, repo_id, *, private=False, exist_ok=False, **kwargs):
+        self.calls.append(("create_repo", repo_id, private))
+        (self.root / repo_id).mkdir(parents=True, exist_ok=exist_ok)
+        return f"https://hub.example/{repo_id}"
+
+    def upload_folder(self, *, folder_path, repo_id, commit_message=None, **kwargs):
+        self.calls.append(("upload_folder", repo_id, Path(folder_path)))
+        shutil.copytree(folder_path, self.root / repo_id, dirs_exist_ok=True)
+
+    def upload_file(self, *, path_or_fileobj, path_in_repo, repo_id, commit_message=None,
+                    **kwargs):
+        self.calls.append(("upload_file", repo_id, path_in_repo))
+        (self.root / repo_id / path_in_repo).write_bytes(path_or_fileobj)

@@ -1,0 +1,102 @@
+"""Pre-exported models from the Hub: models folder → Hugging Face cache → download → a clear
+error, offline-aware. No network: tests/hubfake.py stands in for the Hub."""
+
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+
+import app
+from pipelines import catalogue, generate
+from pipelines.registry import ModelNotAvailable, Registry
+from pipelines.requests import Text2Image, validate
+from tests.hubfake import FakeHub, put_in_cache
+
+REPO = "someone/tiny-openvino"
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path, models_dir):
+    """The tiny stand-in's FP16 folder published as REPO, and named in the catalogue."""
+    fake = FakeHub(tmp_path / "hub")
+    shutil.copytree(models_dir / "tiny" / "fp16", fake.root / REPO)
+    monkeypatch.setattr("huggingface_hub.snapshot_download", fake.snapshot_download)
+    tiny = catalogue.MODELS["tiny"]
+    monkeypatch.setitem(catalogue.MODELS, "tiny",
+                        dataclasses.replace(tiny, hub_exports={"fp16": REPO}))
+    return fake
+
+
+@pytest.fixture
+def empty(tmp_path):
+    """A registry with nothing exported and an empty Hugging Face cache."""
+    (tmp_path / "models").mkdir()
+    return Registry(tmp_path / "models", hub_cache=tmp_path / "hf-cache")
+
+
+def test_a_preloaded_repo_is_served_offline(hub, empty, models_dir, monkeypatch, loaded):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    snapshot = put_in_cache(empty.hub_cache, REPO, models_dir / "tiny" / "fp16")
+    assert empty.available("tiny", "fp16") and ("tiny", "fp16") in empty.exported()
+    assert not empty.available("tiny", "int8")
+    model = empty.get("tiny", "fp16")
+    assert model.folder == snapshot
+    request = validate(Text2Image("a red fox", model_id="tiny", seed=9, width=256, height=256,
+                                  fast_decoder=False))  # TAESD is not in this models folder
+    image = generate.run(model, request).image
+    assert np.array_equal(np.asarray(image), np.asarray(generate.run(loaded, request).image))
+    assert all(local for _, _, local in hub.calls)  # nothing was downloaded
+
+
+def test_a_missing_model_is_downloaded_into_the_cache(hub, empty, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    assert not empty.available("tiny", "fp16")
+    model = empty.get("tiny", "fp16")
+    assert ("snapshot_download", REPO, False) in hub.calls
+    assert model.folder.is_relative_to(empty.hub_cache)
+    assert empty.available("tiny", "fp16")  # found in the cache from now on
+    assert not (empty.models_dir / "tiny").exists()
+
+
+def test_offline_without_the_repo_in_the_cache_says_what_to_do(hub, empty, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotAvailable) as refused:
+        empty.get("tiny", "fp16")
+    message = str(refused.value)
+    assert REPO in message and "HF_HUB_OFFLINE" in message and "python -m export tiny" in message
+    assert ("snapshot_download", REPO, False) not in hub.calls
+
+
+def test_a_failed_download_is_a_clear_error(hub, empty, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    hub.fail_with = ConnectionError("connection refused")
+    with pytest.raises(ModelNotAvailable, match=f"downloading {REPO} failed.*connection refused"
+                                                ".*python -m export tiny"):
+        empty.get("tiny", "fp16")
+
+
+def test_the_local_models_folder_comes_first(hub, registry, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    assert registry.location("tiny", "fp16") == registry.folder("tiny", "fp16")
+    registry.get("tiny", "fp16")
+    assert hub.calls == []
+
+
+def test_a_space_serves_the_preloaded_real_model(tmp_path):
+    """preload_from_hub puts the repo in the HF cache: the app serves it, no stand-in export."""
+    cache, source = tmp_path / "hf-cache", tmp_path / "src"
+    source.mkdir()
+    (source / "model_index.json").write_text("{}")
+    repo = catalogue.get("sdxl-turbo").hub_exports["int8"]
+    put_in_cache(cache, repo, source)
+    registry = Registry(tmp_path / "models", hub_cache=cache)
+    assert app.serving_model(registry) == "sdxl-turbo"
+    assert app.exported_variants(registry, "sdxl-turbo") == ["int8"]
+    assert not (tmp_path / "models").exists()
+
+
+def test_hub_exports_name_catalogue_variants():
+    for spec in catalogue.MODELS.values():
+        assert set(spec.hub_exports) <= set(spec.variants)
+        assert all(repo.count("/") == 1 for repo in spec.hub_exports.values())
