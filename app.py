@@ -33,6 +33,17 @@ IMAGE_EXAMPLE = ASSETS / "examples" / "dusk-hills.png"
 LAUNCH_OPTIONS = dict(max_file_size=MAX_UPLOAD_BYTES, allowed_paths=[str(ASSETS)])
 
 
+def space_defaults(environ=os.environ) -> None:
+    """On a Hugging Face Space (SPACE_ID is set), gradio caches every example that has a
+    function, eagerly by default: that would run the model before the app starts. Cache them
+    lazily, on first use, unless the Space's settings say otherwise."""
+    if environ.get("SPACE_ID"):
+        environ.setdefault("GRADIO_CACHE_MODE", "lazy")
+
+
+space_defaults()
+
+
 class UploadImage(gr.Image):
     """gr.Image that hands the uploaded file's path over unopened.
 
