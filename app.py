@@ -332,10 +332,24 @@ def header(registry: Registry, model_id: str) -> None:
             f"reachable (about 14 GB of RAM, 7 GB of disk), then restart the app.",
             elem_id="stand-in-banner")
     variants = ", ".join(exported_variants(registry, model_id))
-    gr.Markdown(f"Serving **{spec.name}** ({variants}) from `{registry.models_dir / model_id}` "
+    gr.Markdown(f"Serving **{spec.name}** ({variants}) from {served_from(registry, model_id)} "
                 f"on **{registry.device}** (OpenVINO sees: {', '.join(openvino_devices())}); "
                 f"each variant loads and compiles on first use.",
                 elem_id="status")
+
+
+def served_from(registry: Registry, model_id: str) -> str:
+    """Where the model's variants load from: the models folder, or the Hugging Face cache
+    (pre-exported repos)."""
+    places = []
+    for variant in exported_variants(registry, model_id):
+        repo = None if registry.is_exported(model_id, variant) else \
+            catalogue.get(model_id).hub_exports[variant]
+        place = (f"`{registry.models_dir / model_id}`" if repo is None
+                 else f"the Hugging Face cache (`{repo}`)")
+        if place not in places:
+            places.append(place)
+    return " and ".join(places)
 
 
 def build_demo(registry: Registry | None = None, queue_size: int | None = None) -> gr.Blocks:

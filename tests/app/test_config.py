@@ -1,6 +1,5 @@
 """Flags and TURBO_* environment variables: what `python app.py` is started with reaches the app."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -15,7 +15,7 @@ def client(app_url):
 
 
 def test_the_text_to_image_png_carries_its_settings(client):
-    path, seed, _ = client.predict("a lighthouse at dawn", 21, False, 2, 384, 256, "int8", True,
+    path, _, _ = client.predict("a lighthouse at dawn", 21, False, 2, 384, 256, "int8", True,
                                    api_name="/text_to_image")
     chunks = pngmeta.read(path)
     assert Image.open(path).size == (384, 256)

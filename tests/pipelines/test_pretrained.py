@@ -83,14 +83,21 @@ def test_the_local_models_folder_comes_first(hub, registry, monkeypatch):
     assert hub.calls == []
 
 
-def test_a_space_serves_the_preloaded_real_model(tmp_path):
-    """preload_from_hub puts the repo in the HF cache: the app serves it, no stand-in export."""
-    cache, source = tmp_path / "hf-cache", tmp_path / "src"
+@pytest.fixture
+def preloaded_turbo(tmp_path):
+    """What a Space's preload_from_hub leaves: SDXL-Turbo's INT8 repo in the HF cache (only its
+    model_index.json here), nothing in the models folder."""
+    source = tmp_path / "src"
     source.mkdir()
     (source / "model_index.json").write_text("{}")
     repo = catalogue.get("sdxl-turbo").hub_exports["int8"]
-    put_in_cache(cache, repo, source)
-    registry = Registry(tmp_path / "models", hub_cache=cache)
+    put_in_cache(tmp_path / "hf-cache", repo, source)
+    return Registry(tmp_path / "models", hub_cache=tmp_path / "hf-cache"), repo
+
+
+def test_a_space_serves_the_preloaded_real_model(preloaded_turbo, tmp_path):
+    """The app serves the preloaded model: no stand-in export at start."""
+    registry, _ = preloaded_turbo
     assert app.serving_model(registry) == "sdxl-turbo"
     assert app.exported_variants(registry, "sdxl-turbo") == ["int8"]
     assert not (tmp_path / "models").exists()
@@ -100,3 +107,8 @@ def test_hub_exports_name_catalogue_variants():
     for spec in catalogue.MODELS.values():
         assert set(spec.hub_exports) <= set(spec.variants)
         assert all(repo.count("/") == 1 for repo in spec.hub_exports.values())
+
+
+def test_the_header_says_a_preloaded_model_comes_from_the_hf_cache(preloaded_turbo):
+    registry, repo = preloaded_turbo
+    assert app.served_from(registry, "sdxl-turbo") == f"the Hugging Face cache (`{repo}`)"
