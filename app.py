@@ -117,7 +117,8 @@ def run_request(registry: Registry, request: Text2Image, progress: gr.Progress) 
     try:
         request = validate(request)
         progress(0, desc="Loading the model (first use downloads or compiles it)…")
-        loaded = registry.get(request.model_id, request.variant)
+        loaded = registry.get(request.model_id, request.variant,
+                              download_progress=download_bar(progress))
         result = generate.run(loaded, request,
                               on_step=lambda done, total: progress((done, total), desc="Denoising"))
     except (InvalidRequest, ModelNotAvailable) as e:
@@ -126,6 +127,21 @@ def run_request(registry: Registry, request: Text2Image, progress: gr.Progress) 
         gr.Warning(html.escape(warning))
     pngmeta.tag(result, request)  # the PNG users download carries the settings
     return result
+
+
+def download_bar(progress: gr.Progress):
+    """A tqdm class that also reports to the user's progress bar: the registry hands it to
+    huggingface_hub when it downloads a pre-exported model (it counts the files)."""
+    from tqdm.auto import tqdm
+
+    class DownloadBar(tqdm):
+        def update(self, n=1):
+            done = super().update(n)
+            if self.total:
+                progress((self.n, self.total), desc="Downloading the model", unit="files")
+            return done
+
+    return DownloadBar
 
 
 def seed_controls() -> tuple[gr.Number, gr.Checkbox]:

@@ -165,15 +165,16 @@ class Registry:
         path = self.folder(model_id, variant) / "manifest.json"
         return json.loads(path.read_text()) if path.is_file() else {}
 
-    def get(self, model_id: str, variant: str) -> Loaded:
-        """The loaded model, loading it on first use. Only catalogue models can be loaded."""
+    def get(self, model_id: str, variant: str, download_progress=None) -> Loaded:
+        """The loaded model, loading it on first use. Only catalogue models can be loaded.
+        download_progress: a tqdm class for the download of a pre-exported repo, if one runs."""
         spec = catalogue.get(model_id)
         if variant not in spec.variants:
             raise KeyError(f"{spec.name} has no variant {variant!r}")
         key = (model_id, variant)
         with self._loading:
             if key not in self._loaded:
-                folder = self._exported_folder(spec, variant)
+                folder = self._exported_folder(spec, variant, download_progress)
                 self._make_room(spec, variant, ram_estimate(folder))
                 self._loaded[key] = self._load(spec, variant, folder)
             self._loaded.move_to_end(key)
@@ -187,7 +188,7 @@ class Registry:
     def disk_sizes(self, model_id: str, variant: str) -> dict[str, int]:
         return folder_sizes(self.location(model_id, variant) or self.folder(model_id, variant))
 
-    def _exported_folder(self, spec: ModelSpec, variant: str) -> Path:
+    def _exported_folder(self, spec: ModelSpec, variant: str, download_progress=None) -> Path:
         """Models folder → pre-exported Hub repo (cached, else downloaded) → a clear error."""
         found = self.location(spec.id, variant)
         if found is not None:
@@ -203,15 +204,17 @@ class Registry:
                 f"pre-exported repo {repo} is not in the Hugging Face cache; HF_HUB_OFFLINE is "
                 f"set, so it is not downloaded. Unset it to download, or {export[0].lower()}"
                 f"{export[1:]}")
-        return self._download(spec, variant, repo, export)
+        return self._download(spec, variant, repo, export, download_progress)
 
-    def _download(self, spec: ModelSpec, variant: str, repo: str, export: str) -> Path:
-        """The pre-exported folder into the Hugging Face cache; huggingface_hub shows a
-        progress bar per file."""
+    def _download(self, spec: ModelSpec, variant: str, repo: str, export: str,
+                  progress=None) -> Path:
+        """The pre-exported folder into the Hugging Face cache. huggingface_hub shows a bar
+        per file in the terminal; `progress` (a tqdm class) counts the files."""
         import huggingface_hub
 
         try:
-            path = Path(huggingface_hub.snapshot_download(repo, cache_dir=self.hub_cache))
+            path = Path(huggingface_hub.snapshot_download(repo, cache_dir=self.hub_cache,
+                                                          tqdm_class=progress))
         except Exception as e:  # network, auth, a missing repo: all end the same way for the user
             raise ModelNotAvailable(
                 f"{spec.name} ({variant}): downloading {repo} failed ({type(e).__name__}: "

@@ -36,7 +36,14 @@ class FakeHub:
             return real_snapshot_download(repo_id, local_files_only=True, cache_dir=cache_dir)
         if self.fail_with is not None:
             raise self.fail_with
-        return str(put_in_cache(Path(cache_dir), repo_id, self.root / repo_id))
+        files = [f for f in (self.root / repo_id).rglob("*") if f.is_file()]
+        bar = kwargs.get("tqdm_class") and kwargs["tqdm_class"](total=len(files))
+        snapshot = put_in_cache(Path(cache_dir), repo_id, self.root / repo_id)
+        if bar:  # as huggingface_hub does: one tick per file fetched
+            for _ in files:
+                bar.update(1)
+            bar.close()
+        return str(snapshot)
 
     # HfApi
     def create_repo(self, repo_id, *, private=False, exist_ok=False, **kwargs):

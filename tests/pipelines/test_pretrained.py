@@ -112,3 +112,13 @@ def test_hub_exports_name_catalogue_variants():
 def test_the_header_says_a_preloaded_model_comes_from_the_hf_cache(preloaded_turbo):
     registry, repo = preloaded_turbo
     assert app.served_from(registry, "sdxl-turbo") == f"the Hugging Face cache (`{repo}`)"
+
+
+def test_the_download_reports_progress_to_the_user(hub, empty, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    reports = []
+    empty.get("tiny", "fp16", download_progress=app.download_bar(
+        lambda fraction, desc, unit: reports.append((fraction, desc))))
+    files = sum(1 for f in (hub.root / REPO).rglob("*") if f.is_file())
+    assert reports[-1] == ((files, files), "Downloading the model")
+    assert len(reports) == files
