@@ -19,6 +19,9 @@ import psutil
 
 from pipelines import catalogue
 from pipelines.catalogue import ModelSpec
+from pipelines.compiled import (CompiledParts, cache_blobs, default_precision, env_flag,
+                                precision_hint, precision_of)
+from pipelines.embeddings import PromptEmbeddings
 from pipelines.generate import StageClock
 
 SUBMODELS = ("unet", "vae_decoder", "vae_encoder", "text_encoder", "text_encoder_2")
@@ -79,9 +82,14 @@ class Loaded:
     ram_estimate: int  # bytes, what the budget counts
     rss_growth: int  # bytes the process grew by while loading, as measured
     clock: StageClock
+    parts: CompiledParts | None = None  # the compiled models every pipeline runs on
+    # Whether loading compiled from OpenVINO's cache (no new blob written); None without cache.
+    from_cache: bool | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Links the fast-decoder pipelines read configs through; removed with the Loaded.
     autoencoder_view: tempfile.TemporaryDirectory | None = None
+    # Text embeddings of recent prompts, used under the lock.
+    embeddings: PromptEmbeddings = field(default_factory=PromptEmbeddings)
 
     @property
     def text2image(self):
@@ -90,6 +98,16 @@ class Loaded:
     @property
     def image2image(self):
         return self.pipelines["image2image", False]
+
+    @property
+    def precision(self) -> str:
+        """The inference precision of the compiled UNet, as OpenVINO reports it."""
+        return precision_of(self.parts.compiled["unet"])
+
+    def fit(self, width: int, height: int, guidance: float) -> bool:
+        """With static shapes, recompile for this size if it is not the current one. Only under
+        the lock: never reshape while a request runs. Returns whether it recompiled."""
+        return self.parts.fit(width, height, guidance)
 
     @property
     def has_fast_decoder(self) -> bool:
@@ -109,12 +127,27 @@ class Loaded:
 
 
 class Registry:
+    """precision: "auto" (bf16 where the CPU has it, else f32), "bf16", "f16" or "f32"; default
+    TURBO_PRECISION. cache: OpenVINO's compiled-model cache in <models dir>/.ov-cache; default on,
+    off with TURBO_OV_CACHE=0. static_shapes: compile for the request's size, recompiling when it
+    changes; default TURBO_STATIC_SHAPES, off."""
+
     def __init__(self, models_dir: Path | None = None, device: str = "CPU",
-                 ram_budget: int | None = None, hub_cache: Path | None = None):
+                 ram_budget: int | None = None, hub_cache: Path | None = None,
+                 precision: str | None = None, cache: bool | None = None,
+                 static_shapes: bool | None = None):
+        import openvino as ov
+
         self.models_dir = Path(models_dir or default_models_dir())
         self.hub_cache = hub_cache  # Hugging Face cache for pre-exported repos; None: HF's own
         self.device = device
         self.ram_budget = ram_budget or default_ram_budget()
+        self.precision = (precision or default_precision()).strip().lower()
+        self.precision_hint = precision_hint(self.precision, device, ov.Core())  # checks it
+        cache = env_flag("TURBO_OV_CACHE", True) if cache is None else cache
+        self.cache_dir = self.models_dir / ".ov-cache" if cache else None
+        self.static_shapes = (env_flag("TURBO_STATIC_SHAPES", False) if static_shapes is None
+                              else static_shapes)
         self._loaded: OrderedDict[tuple[str, str], Loaded] = OrderedDict()  # oldest use first
         self._loading = threading.Lock()  # one load or eviction at a time: they are memory-heavy
 
@@ -185,6 +218,12 @@ class Registry:
         with self._loading:
             return list(self._loaded)
 
+    def precisions(self, model_id: str) -> dict[str, str]:
+        """Variant -> inference precision of the model's loaded variants, read back from their
+        compiled UNets. Does not wait for a load in progress (a snapshot of what is loaded)."""
+        return {variant: loaded.precision for (loaded_id, variant), loaded
+                in list(self._loaded.items()) if loaded_id == model_id}
+
     def disk_sizes(self, model_id: str, variant: str) -> dict[str, int]:
         return folder_sizes(self.location(model_id, variant) or self.folder(model_id, variant))
 
@@ -239,10 +278,21 @@ class Registry:
             del victim
             gc.collect()  # compiled models hold gigabytes: free them before the next load
 
+    def ov_config(self) -> dict:
+        """What every part of every model compiles with. PERFORMANCE_HINT LATENCY is
+        optimum-intel's own default; OpenVINO folds the whole config into its cache key."""
+        config = {"PERFORMANCE_HINT": "LATENCY"}
+        if self.precision_hint:
+            config["INFERENCE_PRECISION_HINT"] = self.precision_hint
+        if self.cache_dir:
+            config["CACHE_DIR"] = str(self.cache_dir)
+        return config
+
     def _load(self, spec: ModelSpec, variant: str, folder: Path) -> Loaded:
         rss_before, start = psutil.Process().memory_info().rss, time.perf_counter()
+        blobs_before = cache_blobs(self.cache_dir)
         try:
-            pipelines, view = self._compile(spec, folder)
+            parts, pipelines, view = self._compile(spec, folder)
         except Exception as e:  # a damaged folder: say which and how to fix it
             raise ModelNotAvailable(
                 f"{spec.name} ({variant}) in {folder} could not be loaded ({type(e).__name__}: "
@@ -253,38 +303,47 @@ class Registry:
         for pipeline in pipelines.values():
             pipeline.set_progress_bar_config(disable=True)
             clock.instrument(pipeline)
+        from_cache = None if self.cache_dir is None else cache_blobs(self.cache_dir) == blobs_before
         return Loaded(spec=spec, variant=variant, folder=folder, pipelines=pipelines,
-                      autoencoder_view=view,
+                      autoencoder_view=view, parts=parts, from_cache=from_cache,
                       load_seconds=time.perf_counter() - start,
                       ram_estimate=ram_estimate(folder),
                       rss_growth=psutil.Process().memory_info().rss - rss_before, clock=clock)
 
     def _compile(self, spec: ModelSpec, folder: Path):
-        """The pipelines by (task, fast decoder), and the fast decoder's link folder if any."""
-        import openvino as ov
+        """The compiled parts, the pipelines on them by (task, fast decoder), and the fast
+        decoder's link folder if any."""
         from optimum.intel import OVStableDiffusionXLPipeline
 
-        text2image = OVStableDiffusionXLPipeline.from_pretrained(  # wants a str, not a Path
-            str(folder), export=False, device=self.device, compile=True)
-        compiled = {name: getattr(text2image, name).request for name in SUBMODELS}
-        pipelines = {("text2image", False): text2image,
-                     ("image2image", False): _sharing(text2image, "image2image", compiled, folder,
-                                                            self.device)}
-        view = None
-        if spec.fast_decoder and self.has_autoencoder(spec.fast_decoder):
+        files = {name: folder / name / "openvino_model.xml" for name in SUBMODELS}
+        fast = bool(spec.fast_decoder) and self.has_autoencoder(spec.fast_decoder)
+        if fast:
             taesd = self.autoencoder_folder(spec.fast_decoder)
-            core = ov.Core()
-            compiled.update({half: core.compile_model(taesd / half / "openvino_model.xml",
-                                                      self.device, text2image.ov_config)
-                             for half in VAE_HALVES})
+            files.update({f"fast/{half}": taesd / half / "openvino_model.xml"
+                          for half in VAE_HALVES})
+        # Static shapes start at the model's default size, what most requests ask for.
+        static_size = ((spec.size.default, spec.size.default, spec.guidance.default)
+                       if self.static_shapes else None)
+        parts = CompiledParts(files, self.device, self.ov_config(), static_size)
+        text2image = OVStableDiffusionXLPipeline.from_pretrained(  # wants a str, not a Path
+            str(folder), export=False, device=self.device, compile_only=True,
+            dynamic_shapes=not parts.static, ov_config=self.ov_config(), **parts.parts(False))
+        pipelines = {("text2image", False): text2image,
+                     ("image2image", False): _sharing(text2image, "image2image", parts, False,
+                                                      folder, self.device)}
+        view = None
+        if fast:
             view = _folder_with_autoencoder(folder, taesd)
-            pipelines.update({(task, True): _sharing(text2image, task, compiled, Path(view.name),
-                                                        self.device)
+            pipelines.update({(task, True): _sharing(text2image, task, parts, True,
+                                                     Path(view.name), self.device)
                               for task in TASKS})
-        return pipelines, view
+        for (_, fast_decoder), pipeline in pipelines.items():
+            parts.attach(pipeline, fast_decoder)
+        return parts, pipelines, view
 
 
-def _sharing(text2image, task: str, compiled: dict, model_save_dir: Path, device: str):
+def _sharing(text2image, task: str, parts: CompiledParts, fast_decoder: bool,
+             model_save_dir: Path, device: str):
     """A pipeline for `task` on already compiled models (compile_only), so that every task and
     decoder shares one copy of the UNet and text encoders; optimum-intel has no from_pipe."""
     from optimum.intel import OVStableDiffusionXLImg2ImgPipeline, OVStableDiffusionXLPipeline
@@ -292,7 +351,8 @@ def _sharing(text2image, task: str, compiled: dict, model_save_dir: Path, device
     cls = OVStableDiffusionXLPipeline if task == "text2image" else OVStableDiffusionXLImg2ImgPipeline
     return cls(scheduler=text2image.scheduler, tokenizer=text2image.tokenizer,
                tokenizer_2=text2image.tokenizer_2, model_save_dir=model_save_dir,
-               device=device, compile_only=True, **compiled)
+               device=device, compile_only=True, dynamic_shapes=not parts.static,
+               ov_config=parts.config, **parts.parts(fast_decoder))
 
 
 def _folder_with_autoencoder(folder: Path, autoencoder: Path) -> tempfile.TemporaryDirectory:

@@ -1,0 +1,181 @@
+"""Compiling one model's OpenVINO parts: the inference precision hint, the compiled-model cache,
+and static shapes (reshape to the request's batch and size, recompile only when that changes).
+
+The registry builds every pipeline of a model on these compiled parts (optimum-intel's
+compile_only), so one copy of each part serves text-to-image and image-to-image with either
+decoder, before and after a reshape."""
+
+import gc
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import openvino as ov
+
+PRECISIONS = ("auto", "bf16", "f16", "f32")
+# Parts whose input shapes depend on the image size. The text encoders always read 77 tokens.
+RESHAPEABLE = ("unet", "vae_decoder", "vae_encoder")
+
+
+class InvalidSetting(ValueError):
+    """A serving option (precision, ...) the user gave has a value that cannot work."""
+
+
+def default_precision() -> str:
+    return os.environ.get("TURBO_PRECISION", "auto").strip().lower()
+
+
+def env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    return default if not value else value in ("1", "true", "yes", "on")
+
+
+def precision_hint(precision: str, device: str, core: ov.Core) -> str | None:
+    """The INFERENCE_PRECISION_HINT to compile with. "auto": bf16 where the CPU has it (what
+    OpenVINO itself picks on AVX512_BF16 / AMX), else f32; on other devices their own default
+    (None)."""
+    if precision not in PRECISIONS:
+        raise InvalidSetting(f"Precision must be one of {', '.join(PRECISIONS)} "
+                             f"(TURBO_PRECISION / --precision), not {precision!r}.")
+    if precision != "auto":
+        return precision
+    if device.upper() != "CPU":
+        return None
+    return "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
+
+
+def precision_of(compiled: ov.CompiledModel) -> str:
+    """The precision a compiled model really runs in, as OpenVINO reports it (a CPU without
+    fp16 arithmetic runs an f16 hint in bf16 or f32)."""
+    return compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+
+
+@dataclass(frozen=True)
+class Shape:
+    batch: int  # of the UNet: 2 with classifier-free guidance, else 1
+    height: int  # pixels
+    width: int
+
+
+class CompiledParts:
+    """Every OpenVINO part of one loaded model, compiled with one config.
+
+    `files` maps a key to an IR file: the model's parts by their optimum-intel names, and
+    "fast/vae_decoder", "fast/vae_encoder" for a Tiny Autoencoder. With static shapes the
+    size-dependent parts keep their ov.Model (weights memory-mapped) to be reshaped."""
+
+    def __init__(self, files: dict[str, Path], device: str, config: dict,
+                 static_size: tuple[int, int, float] | None = None):
+        """static_size: (width, height, guidance) to compile static shapes for first; None
+        compiles dynamic shapes, once."""
+        self.core = ov.Core()
+        self.device, self.config = device, config
+        self.shape: Shape | None = None  # None: dynamic shapes
+        self.recompiles = 0  # reshapes after the first compile, for tests and the benchmark
+        self._pipelines: list[tuple[object, bool]] = []  # (pipeline, fast decoder) to keep in sync
+        self._models = {key: self.core.read_model(path) for key, path in files.items()
+                        if static_size and _part(key) in RESHAPEABLE}
+        # Dynamic parts compile from their file: OpenVINO then keys the cache on the file (not a
+        # hash of every weight) and memory-maps the cached blob.
+        self.compiled = {key: self.core.compile_model(path, device, config)
+                         for key, path in files.items() if key not in self._models}
+        self._scale = _vae_scale_factor(files["vae_decoder"].parent / "config.json")
+        unet = self._models.get("unet") or self.compiled["unet"]
+        self._unet_guides = "timestep_cond" not in {i.get_any_name() for i in unet.inputs}
+        if static_size:
+            self._compile_static(self.shape_for(*static_size))
+
+    @property
+    def static(self) -> bool:
+        return self.shape is not None
+
+    def parts(self, fast_decoder: bool) -> dict[str, ov.CompiledModel]:
+        """Compiled parts by optimum-intel name, with the Tiny Autoencoder's VAE halves if asked."""
+        return {_part(key): model for key, model in self.compiled.items()
+                if key.startswith("fast/") == fast_decoder or _part(key) not in _VAE_HALVES}
+
+    def attach(self, pipeline, fast_decoder: bool) -> None:
+        """Keep this pipeline's parts in step with every later reshape."""
+        self._pipelines.append((pipeline, fast_decoder))
+
+    def shape_for(self, width: int, height: int, guidance: float) -> Shape:
+        # diffusers runs the UNet on a doubled batch only for classifier-free guidance: guidance
+        # above 1 and a UNet without guidance embedding (timestep_cond, as LCM has).
+        batch = 2 if guidance > 1 and self._unet_guides else 1
+        return Shape(batch, height, width)
+
+    def fit(self, width: int, height: int, guidance: float) -> bool:
+        """With static shapes: reshape and recompile for this request if its shape differs from
+        the current one. Call only under the model's lock. Returns whether it recompiled."""
+        shape = self.shape_for(width, height, guidance)
+        if not self.static or shape == self.shape:
+            return False
+        self._compile_static(shape)
+        self.recompiles += 1
+        return True
+
+    def _compile_static(self, shape: Shape) -> None:
+        # Free the old compiled parts first: a full-size UNet's two copies would not both fit.
+        for key in self._models:
+            self.compiled.pop(key, None)
+        self._sync()
+        gc.collect()
+        for key, model in self._models.items():
+            model.reshape(self._input_shapes(_part(key), model, shape))
+            self.compiled[key] = self.core.compile_model(model, self.device, self.config)
+        self.shape = shape
+        self._sync()
+
+    def _input_shapes(self, part: str, model: ov.Model, shape: Shape) -> dict:
+        """Written by hand rather than optimum-intel's pipeline.reshape(), which doubles the UNet
+        batch whenever the UNet has no timestep_cond input (it assumes guidance > 1): SDXL-Turbo
+        runs at guidance 0 with a batch of 1, and that reshape would make every call fail."""
+        latent = [shape.height // self._scale, shape.width // self._scale]
+        pixels = [shape.height, shape.width]
+        shapes = {}
+        for port in model.inputs:
+            dims = port.get_partial_shape()
+            name = port.get_any_name()
+            if part == "vae_decoder":
+                shapes[port] = [1, dims[1], *latent]
+            elif part == "vae_encoder":
+                shapes[port] = [1, dims[1], *pixels]
+            elif name == "sample":
+                shapes[port] = [shape.batch, dims[1], *latent]
+            elif name == "timestep":
+                shapes[port] = dims if dims.rank.get_length() == 0 else [1]  # one timestep per call
+            else:  # encoder_hidden_states, text_embeds, time_ids, timestep_cond: batch first
+                dims[0] = shape.batch
+                shapes[port] = dims
+        return shapes
+
+    def _sync(self) -> None:
+        """Point every attached pipeline's parts at the current compiled models (None while
+        recompiling). With compile_only, optimum-intel calls part.request, which is part.model."""
+        for pipeline, fast_decoder in self._pipelines:
+            parts = self.parts(fast_decoder)
+            for name in RESHAPEABLE:
+                part = getattr(pipeline, name, None)
+                if part is not None:
+                    part.model = part.request = parts.get(name)
+
+
+_VAE_HALVES = ("vae_decoder", "vae_encoder")
+
+
+def _part(key: str) -> str:
+    return key.removeprefix("fast/")
+
+
+def _vae_scale_factor(config: Path) -> int:
+    """Pixels per latent, as diffusers computes it from the VAE's blocks (8 for SDXL)."""
+    return 2 ** (len(json.loads(config.read_text())["block_out_channels"]) - 1)
+
+
+def cache_blobs(cache_dir: Path | None) -> dict[str, int]:
+    """The compiled blobs OpenVINO has cached, by name, with their modification times: a cold
+    compile adds one, or rewrites one whose model file changed since (same path, same name)."""
+    if cache_dir is None or not cache_dir.is_dir():
+        return {}
+    return {path.name: path.stat().st_mtime_ns for path in cache_dir.glob("*.blob")}

@@ -1,0 +1,120 @@
+"""Serving options of the compiled models on the tiny stand-in: the inference precision hint, the
+compiled-model cache, and static shapes that follow the request's size."""
+
+import shutil
+
+import numpy as np
+import openvino as ov
+import pytest
+
+from app import parse_args
+from pipelines import generate
+from pipelines.compiled import InvalidSetting, cache_blobs
+from pipelines.registry import Registry
+from pipelines.requests import Image2Image, Text2Image, validate
+from PIL import Image
+
+CPU_HAS_BF16 = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def picture(loaded, width=256, height=256, seed=3, **fields) -> np.ndarray:
+    request = Text2Image(prompt="a lighthouse", model_id="tiny", seed=seed, width=width,
+                         height=height, **fields)
+    return np.asarray(generate.run(loaded, validate(request)).image)
+
+
+@pytest.fixture
+def fresh_models(models_dir, tmp_path):
+    """The tiny stand-in and its TAESD in a folder of their own: an empty compile cache."""
+    for name in ("tiny/fp16", "tiny-taesd"):
+        shutil.copytree(models_dir / name, tmp_path / name)
+    return tmp_path
+
+
+@pytest.mark.parametrize("precision", [
+    "f32", pytest.param("bf16", marks=pytest.mark.skipif(not CPU_HAS_BF16, reason="no BF16"))])
+def test_forced_precision_is_what_every_compiled_part_runs_in(models_dir, precision):
+    loaded = Registry(models_dir, precision=precision).get("tiny", "fp16")
+    assert loaded.precision == precision
+    for compiled in loaded.parts.compiled.values():  # UNet, text encoders, both VAEs' halves
+        assert compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name() == precision
+
+
+@pytest.mark.skipif(not CPU_HAS_BF16, reason="needs a CPU with BF16 to compare with f32")
+def test_precision_changes_the_arithmetic(models_dir):
+    f32 = Registry(models_dir, precision="f32").get("tiny", "fp16")
+    bf16 = Registry(models_dir, precision="bf16").get("tiny", "fp16")
+    assert not np.array_equal(picture(f32), picture(bf16))
+
+
+def test_auto_precision_is_what_openvino_picks_on_this_cpu(models_dir):
+    loaded = Registry(models_dir, precision="auto").get("tiny", "fp16")
+    own_default = ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
+    assert loaded.precision == own_default == ("bf16" if CPU_HAS_BF16 else "f32")
+
+
+def test_invalid_precision_is_a_clear_error(models_dir, monkeypatch):
+    with pytest.raises(InvalidSetting, match="one of auto, bf16, f16, f32 .* not 'fp8'"):
+        Registry(models_dir, precision="fp8")
+    monkeypatch.setenv("TURBO_PRECISION", "int4")
+    with pytest.raises(InvalidSetting, match="TURBO_PRECISION"):
+        Registry(models_dir)
+    with pytest.raises(SystemExit):
+        parse_args(["--precision", "fp8"])
+    assert parse_args(["--precision", "f32"]).precision == "f32"
+
+
+def test_second_load_compiles_from_the_cache_into_the_same_images(fresh_models):
+    cache = fresh_models / ".ov-cache"
+    first = Registry(fresh_models).get("tiny", "fp16")
+    blobs = cache_blobs(cache)
+    # One blob per compiled part: UNet, two text encoders, two VAE halves, two TAESD halves.
+    assert len(blobs) == len(first.parts.compiled) == 7 and first.from_cache is False
+    again = Registry(fresh_models).get("tiny", "fp16")
+    assert again.from_cache is True and cache_blobs(cache) == blobs  # nothing new or rewritten
+    for fast_decoder in (True, False):
+        assert np.array_equal(picture(first, fast_decoder=fast_decoder),
+                              picture(again, fast_decoder=fast_decoder))
+
+
+def test_the_cache_can_be_turned_off(fresh_models, monkeypatch):
+    monkeypatch.setenv("TURBO_OV_CACHE", "0")
+    loaded = Registry(fresh_models).get("tiny", "fp16")
+    assert loaded.from_cache is None and not (fresh_models / ".ov-cache").exists()
+
+
+def test_static_shapes_follow_the_request_size_recompiling_only_on_change(fresh_models):
+    # f32 on both sides: the comparison with dynamic shapes is then exact up to summation order.
+    static = Registry(fresh_models, precision="f32", static_shapes=True).get("tiny", "fp16")
+    dynamic = Registry(fresh_models, precision="f32").get("tiny", "fp16")
+    assert static.parts.recompiles == 0  # compiled at the default size, 512², when loaded
+    blobs = cache_blobs(fresh_models / ".ov-cache")
+    unet = static.parts.compiled["unet"]
+    assert [i.get_partial_shape().is_static for i in unet.inputs] == [True] * len(unet.inputs)
+    assert unet.inputs[0].get_shape() == [1, 4, 64, 64]  # guidance 0: a batch of 1, not 2
+
+    sizes = [(512, 512), (384, 256), (384, 256), (384, 256)]
+    recompiles = []
+    for (width, height), fast_decoder in zip(sizes, (True, True, False, True)):
+        image = picture(static, width, height, fast_decoder=fast_decoder)
+        assert image.shape == (height, width, 3)
+        recompiles.append(static.parts.recompiles)
+        expected = picture(dynamic, width, height, fast_decoder=fast_decoder)
+        # Static and dynamic shapes pick different CPU kernels, which sum in another order:
+        # a pixel may round one level apart, no more.
+        assert np.abs(image.astype(int) - expected).max() <= 1
+        assert (image != expected).mean() < 1e-3
+    assert recompiles == [0, 1, 1, 1]
+    assert len(cache_blobs(fresh_models / ".ov-cache")) > len(blobs)  # the new shape is cached too
+
+    # Every pipeline still shares the one recompiled UNet; each decoder has its own halves.
+    assert len({id(p.unet.request) for p in static.pipelines.values()}) == 1
+    assert static.pipelines["text2image", True].unet.request is static.parts.compiled["unet"]
+    assert (static.pipelines["image2image", True].vae_encoder.request
+            is not static.pipelines["image2image", False].vae_encoder.request)
+
+    source = Image.new("RGB", (600, 500), "orange")
+    result = generate.run(static, validate(Image2Image(prompt="a castle", model_id="tiny",
+                                                       image=source, seed=1)))
+    assert result.image.size == (512, 512) and static.parts.recompiles == 2
+    assert "recompile for this size" in result.timings
