@@ -16,6 +16,7 @@ import gradio as gr
 import pandas as pd
 
 from pipelines import catalogue, compare, generate, pngmeta
+from pipelines.compiled import PRECISIONS, default_precision
 from pipelines.registry import ModelNotAvailable, Registry, default_models_dir
 from pipelines.requests import (MAX_SEED, MAX_UPLOAD_BYTES, Image2Image, InvalidRequest, Result,
                                 Text2Image, load_image, validate)
@@ -347,11 +348,23 @@ def header(registry: Registry, model_id: str) -> None:
             f"`{catalogue.export_command(real.id, 'fp16')}` where the Hugging Face Hub is "
             f"reachable (about 14 GB of RAM, 7 GB of disk), then restart the app.",
             elem_id="stand-in-banner")
+    # A function: gradio renders it again on every page load, so the precision read back from
+    # the compiled model shows once a variant is loaded.
+    gr.Markdown(lambda: status_line(registry, model_id), elem_id="status")
+
+
+def status_line(registry: Registry, model_id: str) -> str:
+    spec = catalogue.get(model_id)
     variants = ", ".join(exported_variants(registry, model_id))
-    gr.Markdown(f"Serving **{spec.name}** ({variants}) from {served_from(registry, model_id)} "
-                f"on **{registry.device}** (OpenVINO sees: {', '.join(openvino_devices())}); "
-                f"each variant loads and compiles on first use.",
-                elem_id="status")
+    compiled = registry.precisions(model_id)
+    if compiled:
+        precision = ", ".join(f"**{p}** ({v}, as compiled)" for v, p in compiled.items())
+    else:
+        precision = (f"**{registry.precision_hint or 'device default'}** (asked: "
+                     f"{registry.precision}; read back from the model once it is loaded)")
+    return (f"Serving **{spec.name}** ({variants}) from {served_from(registry, model_id)} "
+            f"on **{registry.device}** (OpenVINO sees: {', '.join(openvino_devices())}); "
+            f"each variant loads and compiles on first use. Precision: {precision}.")
 
 
 def served_from(registry: Registry, model_id: str) -> str:
@@ -431,6 +444,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="waiting requests before users are told to retry")
     parser.add_argument("--ram-budget-gb", type=float, default=env("TURBO_RAM_BUDGET_GB"),
                         help="RAM for loaded models (default: 3/4 of this machine's)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=default_precision(),
+                        help="OpenVINO inference precision (TURBO_PRECISION; default %(default)s: "
+                             "bf16 where the CPU has it, else f32)")
     args = parser.parse_args(argv)
     if args.auth and ":" not in args.auth:
         parser.error("--auth takes USER:PASS")
@@ -444,7 +460,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def demo_from(args: argparse.Namespace) -> gr.Blocks:
     budget = int(float(args.ram_budget_gb) * 2**30) if args.ram_budget_gb else None
-    registry = Registry(args.models_dir, device=args.device.upper(), ram_budget=budget)
+    registry = Registry(args.models_dir, device=args.device.upper(), ram_budget=budget,
+                        precision=args.precision)
     return build_demo(registry, queue_size=args.queue_size)
 
 
