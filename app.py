@@ -17,6 +17,7 @@ import pandas as pd
 
 from pipelines import catalogue, compare, generate, pngmeta
 from pipelines.compiled import PRECISIONS, default_precision
+from pipelines.realtime import NewestOnly
 from pipelines.registry import ModelNotAvailable, Registry, default_models_dir
 from pipelines.requests import (MAX_SEED, MAX_UPLOAD_BYTES, Image2Image, InvalidRequest, Result,
                                 Text2Image, load_image, validate)
@@ -196,6 +197,9 @@ def text_to_image_tab(registry: Registry, model_id: str) -> None:
             seed, randomize = seed_controls()
             variant = variant_choice(registry, model_id)
             fast_decoder = decoder_choice(registry, model_id)
+            realtime = gr.Checkbox(label="Real-time", value=False,
+                                   info="Generate as you type, with the seed above kept fixed; "
+                                        "the newest prompt replaces one still waiting")
             button = gr.Button("Generate", variant="primary")
             gr.Examples(EXAMPLE_PROMPTS, inputs=[prompt])
         with gr.Column():
@@ -213,6 +217,35 @@ def text_to_image_tab(registry: Registry, model_id: str) -> None:
           inputs=[prompt, seed, randomize, steps, width, height, variant, fast_decoder],
           outputs=[image, seed_used, info], api_name="text_to_image",
           concurrency_id=model_id, concurrency_limit=1)
+    realtime_events(registry, model_id, realtime, prompt, seed, steps, width, height, variant,
+                    fast_decoder, outputs=[image, seed_used, info])
+
+
+def realtime_events(registry: Registry, model_id: str, enabled: gr.Checkbox, prompt: gr.Textbox,
+                    seed, steps, width, height, variant, fast_decoder, outputs: list) -> None:
+    """Real-time mode: typing (or moving a slider) generates. In the browser, always_last keeps
+    at most one event pending, with the latest text; gradio has no debounce option, and a timer
+    would add its delay to every image, so the time of a run is the debounce. On the server,
+    NewestOnly holds each session to one run and one waiting, for API clients too. Its own
+    unlimited concurrency group lets a request arrive (and supersede the waiting one) at once;
+    generations still take turns on the model's lock."""
+    newest = NewestOnly()
+
+    def generate_now(enabled, prompt, seed, steps, width, height, variant, fast_decoder,
+                     request: gr.Request, progress=gr.Progress()):
+        if not enabled or not prompt.strip():
+            return gr.skip()
+        text_request = Text2Image(prompt=prompt, model_id=model_id, variant=variant, seed=seed,
+                                  steps=steps, width=width, height=height,
+                                  fast_decoder=fast_decoder)
+        result = newest.run(request.session_hash,
+                            lambda: run_request(registry, text_request, progress))
+        return gr.skip() if result is None else (result.image, result.seed, describe(result))
+
+    gr.on([prompt.input, steps.release, width.release, height.release], generate_now,
+          inputs=[enabled, prompt, seed, steps, width, height, variant, fast_decoder],
+          outputs=outputs, api_name="realtime", trigger_mode="always_last",
+          concurrency_id=f"realtime-{model_id}", concurrency_limit=None, show_progress="minimal")
 
 
 def image_to_image_tab(registry: Registry, model_id: str) -> None:
