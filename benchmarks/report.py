@@ -59,9 +59,10 @@ def _targets(summary: dict) -> dict:
         rss = summary["configs"].get(config, {}).get("peak_rss_gb")
         if rss and "median_seconds" in summary["configs"][config]:
             targets[f"{config} peak RSS ≤ {limit:g} GB"] = _check(rss, limit, "GB")
-    colds = summary["configs"][key].get("cold_start_seconds", [])
-    if len(colds) > 1:
-        targets["second cold start ≤ 0.5× the first"] = _check(colds[1] / colds[0], 0.5)
+    entry = summary["configs"][key]
+    if "cached_cold_start_seconds" in entry:
+        targets["second cold start ≤ 0.5× the first"] = _check(
+            entry["cached_cold_start_seconds"] / entry["cold_start_seconds"][0], 0.5)
     return targets
 
 
@@ -85,6 +86,8 @@ def markdown(summary: dict) -> str:
         cells = [f"{entry['median_seconds'][w]['total']:.2f} "
                  f"({entry.get('ratio_to_a0', {}).get(w, float('nan')):.2f})" for w in workloads]
         cold = " / ".join(f"{s:.1f}" for s in entry["cold_start_seconds"])
+        if "cached_cold_start_seconds" in entry:
+            cold += f" → cached {entry['cached_cold_start_seconds']:.1f}"
         floor = entry.get("times_floor", {}).get("W1")
         lines.append(f"| {key}: {entry['label']} | " + " | ".join(cells)
                      + f" | {cold} | {entry['peak_rss_gb']:.1f} | "
@@ -92,7 +95,8 @@ def markdown(summary: dict) -> str:
     lines += ["", f"Workloads: " + "; ".join(f"{k} = {v}" for k, v in summary["workloads"].items())
               + f". Peaks measured in this run: bf16 {summary['peaks_tflops']['bf16']} TFLOP/s, "
               f"INT8 {summary['peaks_tflops']['int8']} TOP/s. Cold start = load + first image "
-              f"(per round)."]
+              f"(per round; \"cached\": turbo-studio's next start, from its compiled-model "
+              f"cache)."]
     if summary.get("targets"):
         lines += ["", "| target | value | met |", "|---|---|---|"]
         for name, target in summary["targets"].items():

@@ -65,6 +65,10 @@ CONFIGS = {c.key: c for c in (
     Config("e-fp16-taesd", "turbo-studio FP16 + TAESD", "turbo", "fp16+taesd"),
     Config("e-int8", "turbo-studio INT8", "turbo", "int8"),
     Config("e-int8-taesd", "turbo-studio INT8 + TAESD", "turbo", "int8+taesd"),
+    Config("e-fp16-taesd-static", "turbo-studio FP16 + TAESD, static shapes", "turbo",
+           "fp16+taesd", options=(("static_shapes", True),)),
+    Config("e-int8-taesd-static", "turbo-studio INT8 + TAESD, static shapes", "turbo",
+           "int8+taesd", options=(("static_shapes", True),)),
 )}
 
 
@@ -226,5 +230,8 @@ def _turbo(config: Config, folders: Folders):
                                   **common)
         else:
             request = Text2Image(width=workload.size, height=workload.size, **common)
+        # The peers encode the prompt on every call; so do we here, or the cached embeddings
+        # (an unchanged prompt skips the text encoders) would flatter us.
+        loaded.embeddings.clear()
         return generate.run(loaded, validate(request)).timings
     return run
