@@ -54,11 +54,18 @@ def export_model(model_id: str, variant: str = "fp16", models_dir: Path | None =
 
 
 def export_autoencoder(autoencoder_id: str, models_dir: Path | None = None,
-                       out: Path | None = None) -> Path:
-    """Export a catalogue Tiny Autoencoder (TAESD) into <models dir>/<id>/, with a manifest."""
+                       out: Path | None = None, variant: str = "fp16",
+                       samples: int = quantize.DEFAULT_SAMPLES) -> Path:
+    """Export a catalogue Tiny Autoencoder (TAESD) into <models dir>/<id>/, with a manifest;
+    `int8` quantizes that FP16 export (made first if missing) into <models dir>/<id>-int8/."""
     spec = catalogue.AUTOENCODERS[autoencoder_id]
+    if variant not in catalogue.AUTOENCODER_VARIANTS:
+        raise ValueError(f"{spec.name} has no variant {variant!r}; choose "
+                         f"{', '.join(catalogue.AUTOENCODER_VARIANTS)}")
     registry = Registry(models_dir or default_models_dir())
-    out = Path(out or registry.autoencoder_folder(autoencoder_id))
+    out = Path(out or registry.autoencoder_folder(autoencoder_id, variant))
+    if variant == "int8":
+        return _quantized_autoencoder(spec, registry, out, samples)
     if spec.source is not None:
         convert.check_hub(spec.source, out)
 
@@ -68,6 +75,35 @@ def export_autoencoder(autoencoder_id: str, models_dir: Path | None = None,
                     method="ov.convert_model of AutoencoderTiny's encoder and decoder, fp16 weights")
 
     return _staged(out, autoencoder_id, "fp16", build)
+
+
+def _quantized_autoencoder(spec: catalogue.AutoencoderSpec, registry: Registry, out: Path,
+                           samples: int) -> Path:
+    """INT8 TAESD calibrated on real inputs: the final latents of FP16 runs of a model that
+    decodes with this autoencoder (the first one exported here), and for the encoder the example
+    images plus those latents decoded by the FP16 TAESD."""
+    if samples < 1:
+        raise ValueError("The number of calibration samples must be at least 1")
+    users = [m for m in catalogue.MODELS.values() if m.fast_decoder == spec.id]
+    model = next((m for m in users if registry.is_exported(m.id, "fp16")), None)
+    if model is None:
+        raise ValueError(f"Calibrating {spec.name} needs the latents of a model that decodes "
+                         f"with it; export one first: `{catalogue.export_command(users[0].id)}`.")
+    fp16 = registry.autoencoder_folder(spec.id)
+    if not registry.has_autoencoder(spec.id):
+        export_autoencoder(spec.id, registry.models_dir)
+
+    def build(staged: Path) -> dict:
+        latents = quantize.collect_latents(registry.folder(model.id, "fp16"), model,
+                                           quantize.load_prompts(), samples)
+        images = (taesd.example_images(quantize.ASSETS / "examples", int(model.size.default))
+                  + taesd.decode(fp16, latents))
+        details = taesd.quantize_autoencoder(fp16, staged, latents, images)
+        details["quantization"]["calibration_model"] = f"{model.id} (fp16)"
+        return dict(source=f"{spec.source or 'tiny stand-in'}, quantized from {fp16}",
+                    method="NNCF INT8 (weights and activations) of both TAESD halves", **details)
+
+    return _staged(out, spec.id, "int8", build)
 
 
 def _export_fp16(spec: catalogue.ModelSpec, staged: Path) -> dict:

@@ -2,7 +2,8 @@
    python -m export push MODEL --variant V --repo USER/NAME: share an exported folder on the Hub.
 
 Exports with optimum-intel into <models dir>/<model>/<variant>/ and writes manifest.json there.
---variant int8 quantizes the UNet of the FP16 export with NNCF (exporting FP16 first if needed)."""
+--variant int8 quantizes the UNet of the FP16 export with NNCF (exporting FP16 first if needed);
+for a Tiny Autoencoder (taesdxl), both of its halves, into <models dir>/<id>-int8/."""
 
 import argparse
 import sys
@@ -24,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
                              "decode with")
     parser.add_argument("--taesd", action="store_true",
                         help="also export the model's Tiny Autoencoder if it is missing")
-    parser.add_argument("--variant", default="fp16")
+    parser.add_argument("--variant", default="fp16",
+                        help="fp16 (default) or int8; a Tiny Autoencoder's int8 is calibrated on "
+                             "the latents of a model that decodes with it")
     parser.add_argument("--models-dir", type=Path, help="default: TURBO_MODELS_DIR or ./models")
     parser.add_argument("--out", type=Path, help="write exactly here instead")
     int8 = parser.add_argument_group("int8 variant")
@@ -32,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
                       help="full: INT8 weights and activations (default); hybrid: optimum-intel's "
                            "hybrid mode (INT8 weights of MatMuls, INT8 activations elsewhere)")
     int8.add_argument("--samples", type=int, default=quantize.DEFAULT_SAMPLES,
-                      help="calibration samples (UNet calls); default %(default)s")
+                      help="calibration samples (UNet calls; for a Tiny Autoencoder, "
+                           "pipeline runs); default %(default)s")
     int8.add_argument("--dataset", help="a Hub dataset with a caption column, instead of "
                                         "assets/calibration_prompts.txt (needs the Hub)")
     int8.add_argument("--compress-text-encoders", action="store_true",
@@ -78,7 +82,8 @@ def push_main(argv: list[str]) -> int:
 def _export(args):
     """Export what the command line asks for, yielding (what, folder) as each is done."""
     if args.model in catalogue.AUTOENCODERS:
-        yield args.model, export_autoencoder(args.model, args.models_dir, args.out)
+        yield f"{args.model} ({args.variant})", export_autoencoder(
+            args.model, args.models_dir, args.out, args.variant, args.samples)
         return
     yield f"{args.model} ({args.variant})", export_model(
         args.model, args.variant, args.models_dir, args.out, method=args.method,
@@ -86,8 +91,13 @@ def _export(args):
         compress_text_encoders=args.compress_text_encoders, smooth_quant=args.smooth_quant,
         bias_correction=args.bias_correction, calibration_size=args.calibration_size)
     fast_decoder = catalogue.get(args.model).fast_decoder
-    if args.taesd and fast_decoder and not Registry(args.models_dir).has_autoencoder(fast_decoder):
-        yield fast_decoder, export_autoencoder(fast_decoder, args.models_dir)
+    if not (args.taesd and fast_decoder):
+        return
+    registry = Registry(args.models_dir)
+    for variant in dict.fromkeys(("fp16", args.variant)):  # INT8 models get an INT8 TAESD too
+        if not registry.has_autoencoder(fast_decoder, variant):
+            yield f"{fast_decoder} ({variant})", export_autoencoder(
+                fast_decoder, args.models_dir, variant=variant, samples=args.samples)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,6 +7,7 @@ at the model's own steps and guidance, as the OpenVINO SDXL-Turbo notebook does.
 
 import ctypes
 import gc
+import itertools
 import logging
 import re
 import resource
@@ -57,26 +58,45 @@ def collect_unet_inputs(folder: Path, spec: ModelSpec, prompts: list[str], num_s
     """Run the FP16 pipeline as the app does (the model's default steps and guidance; its
     default size unless `size` is given) and record the UNet inputs, one seeded run per prompt,
     until num_samples are collected."""
+    samples: list[dict] = []
+    runs = _calibration_runs(folder, spec, prompts, size, samples)
+    with tqdm(total=num_samples, desc="Collecting UNet inputs", unit="sample") as bar:
+        while len(samples) < num_samples:
+            next(runs)
+            bar.update(min(len(samples), num_samples) - bar.n)
+    runs.close()  # frees the compiled FP16 pipeline: gigabytes that quantization needs
+    gc.collect()
+    return samples[:num_samples]
+
+
+def collect_latents(folder: Path, spec: ModelSpec, prompts: list[str], num_samples: int,
+                    size: int | None = None) -> list[np.ndarray]:
+    """The final latents of num_samples seeded runs of the FP16 pipeline: what reaches the
+    decoder (TAESD's scaling factor is 1.0, so the pipeline hands them over unscaled)."""
+    runs = _calibration_runs(folder, spec, prompts, size)
+    latents = list(tqdm(itertools.islice(runs, num_samples), total=num_samples,
+                        desc="Collecting latents", unit="sample"))
+    runs.close()  # frees the compiled pipeline
+    return latents
+
+
+def _calibration_runs(folder: Path, spec: ModelSpec, prompts: list[str], size: int | None,
+                      unet_inputs: list | None = None):
+    """Yield the final latents of seeded runs of the FP16 pipeline, one prompt after another,
+    as the app runs it; with `unet_inputs`, every UNet call's inputs are appended there."""
     import torch
     from optimum.intel import OVStableDiffusionXLPipeline
 
     pipeline = OVStableDiffusionXLPipeline.from_pretrained(str(folder), export=False, compile=True)
     pipeline.set_progress_bar_config(disable=True)
-    samples: list[dict] = []
-    pipeline.unet.request = _RecordingRequest(pipeline.unet.request, samples)
+    if unet_inputs is not None:
+        pipeline.unet.request = _RecordingRequest(pipeline.unet.request, unet_inputs)
     size = int(size or spec.size.default)
-    with tqdm(total=num_samples, desc="Collecting UNet inputs", unit="sample") as bar:
-        for index in range(num_samples):
-            if len(samples) >= num_samples:
-                break
-            before = len(samples)
-            pipeline(prompts[index % len(prompts)], num_inference_steps=int(spec.steps.default),
-                     guidance_scale=spec.guidance.default, height=size, width=size,
-                     generator=torch.Generator().manual_seed(index), output_type="latent")
-            bar.update(min(len(samples), num_samples) - before)
-    del pipeline
-    gc.collect()  # the compiled FP16 pipeline holds gigabytes; quantization needs them
-    return samples[:num_samples]
+    for index in itertools.count():
+        latents = pipeline(prompts[index % len(prompts)], num_inference_steps=int(spec.steps.default),
+                           guidance_scale=spec.guidance.default, height=size, width=size,
+                           generator=torch.Generator().manual_seed(index), output_type="latent")
+        yield np.array(latents.images, dtype=np.float32)
 
 
 def ignored_scope(unet: ov.Model) -> list[str]:

@@ -56,3 +56,43 @@ def export_autoencoder(autoencoder, out: Path) -> Path:
         ov.save_model(model, out / folder / "openvino_model.xml")  # compresses weights to FP16
         autoencoder.save_config(out / folder)  # config.json: scaling_factor 1.0
     return out
+
+
+def quantize_autoencoder(fp16: Path, out: Path, latents: list, images: list) -> dict:
+    """INT8 (weights and activations, NNCF post-training quantization) of both halves of the
+    FP16 TAESD in `fp16`, written to `out`: the decoder calibrated on `latents` (what the UNet
+    hands it), the encoder on `images` (NCHW in [-1, 1]). Returns the manifest details."""
+    import shutil
+
+    import nncf
+
+    calibration = {DECODER[0]: latents, ENCODER[0]: images}
+    for folder, _, _ in (DECODER, ENCODER):
+        model = ov.Core().read_model(fp16 / folder / "openvino_model.xml")
+        samples = calibration[folder]
+        quantized = nncf.quantize(model, nncf.Dataset(samples), subset_size=len(samples))
+        (out / folder).mkdir(parents=True, exist_ok=True)
+        ov.save_model(quantized, out / folder / "openvino_model.xml")
+        shutil.copy2(fp16 / folder / "config.json", out / folder / "config.json")
+    return {"quantization": {"method": "full", "samples": {"decoder latents": len(latents),
+                                                           "encoder images": len(images)},
+                             "model_type": "CNN (NNCF default)"}}
+
+
+def decode(fp16: Path, latents: list) -> list:
+    """Images (NCHW in [-1, 1]) decoded from `latents` by the FP16 TAESD decoder in `fp16`."""
+    decoder = ov.Core().compile_model(fp16 / DECODER[0] / "openvino_model.xml", "CPU")
+    return [decoder(latent)[0] for latent in latents]
+
+
+def example_images(folder: Path, size: int) -> list:
+    """The images in `folder`, center-cropped to size², as the encoder sees them (NCHW, [-1, 1])."""
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    images = []
+    for path in sorted(folder.glob("*.png")) + sorted(folder.glob("*.jpg")):
+        image = ImageOps.fit(Image.open(path).convert("RGB"), (size, size))
+        pixels = np.asarray(image, dtype=np.float32).transpose(2, 0, 1)[None] / 127.5 - 1
+        images.append(pixels)
+    return images

@@ -46,6 +46,9 @@ class AutoencoderSpec:
     description: str
 
 
+# fp16 is the export; int8 (NNCF, calibrated on a model's latents) lives beside it in <id>-int8/.
+AUTOENCODER_VARIANTS = ("fp16", "int8")
+
 AUTOENCODERS: dict[str, AutoencoderSpec] = {
     spec.id: spec
     for spec in (

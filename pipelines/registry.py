@@ -187,12 +187,24 @@ class Registry:
             return None
         return path if (path / "model_index.json").is_file() else None
 
-    def autoencoder_folder(self, autoencoder_id: str) -> Path:
-        return self.models_dir / autoencoder_id
+    def autoencoder_folder(self, autoencoder_id: str, variant: str = "fp16") -> Path:
+        """<models>/<id>/ for the FP16 export, <models>/<id>-int8/ beside it for INT8 (a
+        sibling, so that re-exporting one never removes the other)."""
+        return self.models_dir / (autoencoder_id if variant == "fp16" else f"{autoencoder_id}-{variant}")
 
-    def has_autoencoder(self, autoencoder_id: str) -> bool:
-        folder = self.autoencoder_folder(autoencoder_id)
+    def has_autoencoder(self, autoencoder_id: str, variant: str = "fp16") -> bool:
+        folder = self.autoencoder_folder(autoencoder_id, variant)
         return all((folder / half / "openvino_model.xml").is_file() for half in VAE_HALVES)
+
+    def autoencoder_for(self, spec: ModelSpec, variant: str) -> Path | None:
+        """The TAESD folder a model variant decodes with: the INT8 TAESD for the INT8 variant
+        when it is exported (INT8 end to end), else the FP16 one; None if neither is."""
+        if not spec.fast_decoder:
+            return None
+        for candidate in dict.fromkeys((variant, "fp16")):
+            if self.has_autoencoder(spec.fast_decoder, candidate):
+                return self.autoencoder_folder(spec.fast_decoder, candidate)
+        return None
 
     def manifest(self, model_id: str, variant: str) -> dict:
         path = self.folder(model_id, variant) / "manifest.json"
@@ -292,7 +304,7 @@ class Registry:
         rss_before, start = psutil.Process().memory_info().rss, time.perf_counter()
         blobs_before = cache_blobs(self.cache_dir)
         try:
-            parts, pipelines, view = self._compile(spec, folder)
+            parts, pipelines, view = self._compile(spec, variant, folder)
         except Exception as e:  # a damaged folder: say which and how to fix it
             raise ModelNotAvailable(
                 f"{spec.name} ({variant}) in {folder} could not be loaded ({type(e).__name__}: "
@@ -310,15 +322,15 @@ class Registry:
                       ram_estimate=ram_estimate(folder),
                       rss_growth=psutil.Process().memory_info().rss - rss_before, clock=clock)
 
-    def _compile(self, spec: ModelSpec, folder: Path):
+    def _compile(self, spec: ModelSpec, variant: str, folder: Path):
         """The compiled parts, the pipelines on them by (task, fast decoder), and the fast
         decoder's link folder if any."""
         from optimum.intel import OVStableDiffusionXLPipeline
 
         files = {name: folder / name / "openvino_model.xml" for name in SUBMODELS}
-        fast = bool(spec.fast_decoder) and self.has_autoencoder(spec.fast_decoder)
+        taesd = self.autoencoder_for(spec, variant)
+        fast = taesd is not None
         if fast:
-            taesd = self.autoencoder_folder(spec.fast_decoder)
             files.update({f"fast/{half}": taesd / half / "openvino_model.xml"
                           for half in VAE_HALVES})
         # Static shapes start at the model's default size, what most requests ask for.

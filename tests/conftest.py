@@ -1,5 +1,5 @@
 """Session set-up: a private models folder holding the tiny stand-in, FP16 and INT8, exported
-once through the real optimum-intel and NNCF path, and its Tiny Autoencoder (TAESD)."""
+once through the real optimum-intel and NNCF path, and its Tiny Autoencoder (TAESD), FP16 and INT8."""
 
 import os
 import shutil
@@ -26,6 +26,7 @@ def pytest_configure(config):
     export_model("tiny", "fp16", Path(folder))
     export_model("tiny", "int8", Path(folder), samples=INT8_SAMPLES)
     export_autoencoder("tiny-taesd", Path(folder))
+    export_autoencoder("tiny-taesd", Path(folder), variant="int8", samples=INT8_SAMPLES)
 
 
 def pytest_unconfigure(config):
@@ -34,7 +35,7 @@ def pytest_unconfigure(config):
 
 @pytest.fixture(scope="session")
 def models_dir():
-    """The session's models folder, with tiny/fp16, tiny/int8 and tiny-taesd."""
+    """The session's models folder, with tiny/fp16, tiny/int8, tiny-taesd and tiny-taesd-int8."""
     return Path(os.environ["TURBO_MODELS_DIR"])
 
 
