@@ -17,7 +17,8 @@ def export_model(model_id: str, variant: str = "fp16", models_dir: Path | None =
                  out: Path | None = None, *, method: str = "full",
                  samples: int = quantize.DEFAULT_SAMPLES, dataset: str | None = None,
                  compress_text_encoders: bool = False, smooth_quant: bool = True,
-                 bias_correction: bool = True, calibration_size: int | None = None) -> Path:
+                 bias_correction: bool = True, calibration_size: int | None = None,
+                 split: int | None = None) -> Path:
     """Export a catalogue model. `int8` quantizes the FP16 export (made first if missing); the
     keyword options apply to it only."""
     spec = catalogue.get(model_id)
@@ -32,6 +33,8 @@ def export_model(model_id: str, variant: str = "fp16", models_dir: Path | None =
 
     if method not in quantize.METHODS:  # before any long step
         raise ValueError(f"Unknown method {method!r}; choose {' or '.join(quantize.METHODS)}")
+    if split is not None and (split < 1 or method == "hybrid" and split > 1):
+        raise ValueError("--split must be at least 1, and applies to --method full only")
     if dataset is not None:
         convert.check_hub(dataset, out, advice="Leave out --dataset to calibrate on the prompts "
                                                "in assets/calibration_prompts.txt.")
@@ -45,10 +48,10 @@ def export_model(model_id: str, variant: str = "fp16", models_dir: Path | None =
                                     compress_text_encoders=compress_text_encoders,
                                     smooth_quant=smooth_quant,
                                     bias_correction=bias_correction,
-                                    calibration_size=calibration_size)
+                                    calibration_size=calibration_size, pieces=split)
         _copy_missing(fp16, staged)
         return dict(source=f"{spec.source or 'tiny stand-in'}, quantized from {fp16}",
-                    method=f"NNCF INT8 ({method}) of the UNet via optimum-intel", **details)
+                    method=f"NNCF INT8 ({method}) of the UNet", **details)
 
     return _staged(out, model_id, variant, build)
 

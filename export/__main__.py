@@ -48,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
                            "(smaller needs less memory; the INT8 graph is the same)")
     int8.add_argument("--no-bias-correction", dest="bias_correction", action="store_false",
                       help="skip fast bias correction (less memory; see README)")
+    int8.add_argument("--split", type=int, metavar="N",
+                      help="calibrate the UNet in N consecutive pieces, one NNCF pass each, then "
+                           "stitch them: each pass holds one piece, not the whole UNet (default: "
+                           "from this machine's RAM, e.g. 4 for the SDXL UNet with 24 GB, 1 with "
+                           "128 GB; see README)")
     args = parser.parse_args(argv)
     try:
         for name, out in _export(args):
@@ -89,7 +94,8 @@ def _export(args):
         args.model, args.variant, args.models_dir, args.out, method=args.method,
         samples=args.samples, dataset=args.dataset,
         compress_text_encoders=args.compress_text_encoders, smooth_quant=args.smooth_quant,
-        bias_correction=args.bias_correction, calibration_size=args.calibration_size)
+        bias_correction=args.bias_correction, calibration_size=args.calibration_size,
+        split=args.split)
     fast_decoder = catalogue.get(args.model).fast_decoder
     if not (args.taesd and fast_decoder):
         return

@@ -6,11 +6,15 @@ for 50-step models, wrong for 1-step SDXL-Turbo), so the UNet inputs are collect
 at the model's own steps and guidance, as the OpenVINO SDXL-Turbo notebook does."""
 
 import ctypes
+import functools
 import gc
 import itertools
 import logging
 import re
+import math
 import resource
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,6 +22,7 @@ import numpy as np
 import openvino as ov
 from tqdm import tqdm
 
+from export import split
 from pipelines.catalogue import ModelSpec
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -25,6 +30,7 @@ CALIBRATION_PROMPTS = ASSETS / "calibration_prompts.txt"
 METHODS = ("full", "hybrid")
 DEFAULT_SAMPLES = 200
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+SPLIT_RAM_FRACTION = 16  # a UNet piece's FP16 weights: at most 1/16 of the RAM (default_split)
 
 
 def load_prompts(dataset: str | None = None, limit: int = DEFAULT_SAMPLES) -> list[str]:
@@ -145,11 +151,89 @@ def unet_config(method: str, unet: ov.Model, num_samples: int, smooth_quant: boo
             disable_bias_correction=not bias_correction))
 
 
+def default_split(unet_xml: Path) -> int:
+    """How many pieces to calibrate the UNet in: each piece's FP16 weights at most 1/16 of this
+    machine's RAM. Measured on the full-size UNet (5.1 GB of FP16 weights), NNCF's min/max pass
+    over the whole of it took more than 22 GB (over 4.4× the weights, f32 copies and
+    statistics); at 1/16 a piece's pass needs under a third of the RAM. 24 GB: 4 pieces; 16 GB:
+    5; 32 GB: 3; 128 GB: 1 (one pass, as the OpenVINO notebook does)."""
+    import psutil
+
+    weights = unet_xml.with_suffix(".bin").stat().st_size
+    return max(1, math.ceil(weights * SPLIT_RAM_FRACTION / psutil.virtual_memory().total))
+
+
+def quantize_in_pieces(xml: Path, out_xml: Path, samples: list[dict], config,
+                       pieces: int) -> None:
+    """nncf.quantize of the UNet IR one piece at a time (export/split.py), with the nncf
+    arguments optimum-intel derives from `config` (the same as one pass), then the quantized
+    pieces stitched back into one IR. Each piece is calibrated on the tensors the FP16 pieces
+    before it hand it (run in f32, as NNCF's own statistics pass runs the whole model), so its
+    statistics are those a single pass would collect. The tensors crossing cuts wait on disk."""
+    import nncf
+
+    core = ov.Core()
+    original = core.read_model(xml)
+    assignment = split.plan(original, pieces)
+    arguments = config.to_nncf_dict()
+    arguments.pop("weight_only", None)
+    ignored = arguments.pop("ignored_scope").names
+    parts = [split.piece(core.read_model(xml), assignment, k) for k in range(pieces)]
+    last_reader = split.readers([split.input_names(part) for part in parts])
+    with tempfile.TemporaryDirectory(dir=out_xml.parent, prefix=".split-") as work:
+        store = split.TensorStore(Path(work))
+        for index, sample in enumerate(samples):
+            for name in split.input_names(original):
+                store.save(index, name, sample[name])
+        for k in tqdm(range(pieces), desc="Quantizing UNet pieces", unit="piece"):
+            part, parts[k] = parts[k], None
+            if k < pieces - 1:
+                split.record(part, store, len(samples))  # what the later pieces read
+            names = {op.get_friendly_name() for op in part.get_ops()}
+            split.copy_rt_info(original, part)
+            quantized = nncf.quantize(
+                part, nncf.Dataset(range(len(samples)),
+                                   functools.partial(_stored, store, split.input_names(part))),
+                ignored_scope=nncf.IgnoredScope(names=[n for n in ignored if n in names]),
+                **arguments)
+            ov.save_model(quantized, Path(work) / f"piece-{k}.xml")
+            del part, quantized
+            gc.collect()
+            release_freed_memory()
+            for name in [name for name, reader in last_reader.items() if reader == k]:
+                store.drop(name, len(samples))
+        pieces_read = [core.read_model(Path(work) / f"piece-{k}.xml") for k in range(pieces)]
+        stitched = split.stitch(pieces_read, split.input_names(original))
+        split.copy_rt_info(pieces_read[0], stitched)
+        stitched.set_rt_info(nncf.__version__, ["optimum", "nncf_version"])  # as optimum marks it
+        ov.save_model(stitched, out_xml)
+
+
+def _stored(store: split.TensorStore, names: list[str], sample: int) -> dict:
+    return {name: store.load(sample, name) for name in names}
+
+
+def compress_text_encoder_weights(folder: Path) -> None:
+    """INT8 weight-only compression of both text encoders, in place (data-free), as
+    optimum-intel's OVWeightQuantizationConfig(bits=8) does."""
+    import nncf
+
+    for name in ("text_encoder", "text_encoder_2"):
+        xml = folder / name / "openvino_model.xml"
+        compressed = nncf.compress_weights(ov.Core().read_model(xml))
+        ov.save_model(compressed, xml.with_suffix(".tmp.xml"))
+        del compressed
+        for suffix in (".xml", ".bin"):  # replace only once the new IR is complete
+            xml.with_suffix(".tmp" + suffix).replace(xml.with_suffix(suffix))
+
+
 def quantize(fp16: Path, out: Path, spec: ModelSpec, *, method: str = "full",
              num_samples: int = DEFAULT_SAMPLES, prompts: list[str] | None = None,
              compress_text_encoders: bool = False, smooth_quant: bool = True,
-             bias_correction: bool = True, calibration_size: int | None = None) -> dict:
-    """Write an INT8 copy of the FP16 folder `fp16` into `out`. Returns the manifest details."""
+             bias_correction: bool = True, calibration_size: int | None = None,
+             pieces: int | None = None) -> dict:
+    """Write an INT8 copy of the FP16 folder `fp16` into `out`. Returns the manifest details.
+    `pieces`: calibrate the UNet in that many pieces (default: what this machine's RAM needs)."""
     import nncf
     from optimum.intel import (OVConfig, OVPipelineQuantizationConfig, OVQuantizer,
                                OVStableDiffusionXLPipeline, OVWeightQuantizationConfig)
@@ -158,6 +242,12 @@ def quantize(fp16: Path, out: Path, spec: ModelSpec, *, method: str = "full",
         raise ValueError(f"Unknown method {method!r}; choose {' or '.join(METHODS)}")
     if num_samples < 1:
         raise ValueError("The number of calibration samples must be at least 1")
+    if pieces is not None and pieces < 1:
+        raise ValueError("--split must be at least 1")
+    if method == "hybrid" and (pieces or 1) > 1:
+        raise ValueError("--split applies to --method full only")
+    unet_xml = fp16 / "unet" / "openvino_model.xml"
+    pieces = 1 if method == "hybrid" else pieces or default_split(unet_xml)
     nncf.set_log_level(logging.WARNING)  # its INFO lines name every node; progress bars stay
     release_freed_memory()
     start = time.perf_counter()
@@ -165,17 +255,24 @@ def quantize(fp16: Path, out: Path, spec: ModelSpec, *, method: str = "full",
                                   calibration_size)
     collected = time.perf_counter() - start
 
-    pipeline = OVStableDiffusionXLPipeline.from_pretrained(str(fp16), export=False, compile=False)
-    config = unet_config(method, pipeline.unet.model, len(samples), smooth_quant,
+    config = unet_config(method, ov.Core().read_model(unet_xml), len(samples), smooth_quant,
                          bias_correction)
-    configs = {"unet": config}
-    if compress_text_encoders:
-        configs.update(text_encoder=OVWeightQuantizationConfig(bits=8),
-                       text_encoder_2=OVWeightQuantizationConfig(bits=8))
-    OVQuantizer(pipeline).quantize(
-        calibration_dataset={"unet": nncf.Dataset(samples)},
-        ov_config=OVConfig(quantization_config=OVPipelineQuantizationConfig(configs)),
-        save_directory=out)
+    if pieces > 1:  # the folder as FP16 but for the UNet, quantized piece by piece
+        shutil.copytree(fp16, out, ignore=_fp16_unet_and_manifest)
+        quantize_in_pieces(unet_xml, out / "unet" / "openvino_model.xml", samples, config, pieces)
+        if compress_text_encoders:
+            compress_text_encoder_weights(out)
+    else:
+        pipeline = OVStableDiffusionXLPipeline.from_pretrained(str(fp16), export=False,
+                                                               compile=False)
+        configs = {"unet": config}
+        if compress_text_encoders:
+            configs.update(text_encoder=OVWeightQuantizationConfig(bits=8),
+                           text_encoder_2=OVWeightQuantizationConfig(bits=8))
+        OVQuantizer(pipeline).quantize(
+            calibration_dataset={"unet": nncf.Dataset(samples)},
+            ov_config=OVConfig(quantization_config=OVPipelineQuantizationConfig(configs)),
+            save_directory=out)
     return {
         "quantization": {
             "method": method,
@@ -186,6 +283,7 @@ def quantize(fp16: Path, out: Path, spec: ModelSpec, *, method: str = "full",
             "smooth_quant": ("NNCF default for transformer models"
                              if method == "full" and smooth_quant else "off"),
             "bias_correction": "fast" if method == "full" and bias_correction else "off",
+            "split": pieces,  # calibrated in this many pieces (1: the whole UNet at once)
             "ignored_scope": config.ignored_scope if method == "full" else "weighted ops (hybrid)",
             "text_encoders": "int8 weights" if compress_text_encoders else "fp16",
             "collect_seconds": round(collected, 1),
@@ -194,3 +292,9 @@ def quantize(fp16: Path, out: Path, spec: ModelSpec, *, method: str = "full",
             "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         }
     }
+
+
+def _fp16_unet_and_manifest(folder: str, names: list[str]) -> list[str]:
+    """What not to copy from the FP16 folder: the UNet IR (quantized instead), the manifest."""
+    unet = Path(folder).name == "unet"
+    return [n for n in names if n == "manifest.json" or (unet and n.startswith("openvino_model."))]
