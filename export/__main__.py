@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     int8.add_argument("--split", type=int, metavar="N",
                       help="calibrate the UNet in N consecutive pieces, one NNCF pass each, then "
                            "stitch them: each pass holds one piece, not the whole UNet (default: "
-                           "from this machine's RAM, e.g. 4 for the SDXL UNet with 24 GB, 1 with "
-                           "128 GB; see README)")
+                           "from this machine's RAM, e.g. 5 for the SDXL UNet with 24 GB, 8 with "
+                           "16 GB, 1 with 128 GB; see README)")
     args = parser.parse_args(argv)
     try:
         for name, out in _export(args):

@@ -30,7 +30,7 @@ CALIBRATION_PROMPTS = ASSETS / "calibration_prompts.txt"
 METHODS = ("full", "hybrid")
 DEFAULT_SAMPLES = 200
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
-SPLIT_RAM_FRACTION = 16  # a UNet piece's FP16 weights: at most 1/16 of the RAM (default_split)
+SPLIT_RAM_FRACTION = 24  # a UNet piece's FP16 weights: at most 1/24 of the RAM (default_split)
 
 
 def load_prompts(dataset: str | None = None, limit: int = DEFAULT_SAMPLES) -> list[str]:
@@ -152,11 +152,12 @@ def unet_config(method: str, unet: ov.Model, num_samples: int, smooth_quant: boo
 
 
 def default_split(unet_xml: Path) -> int:
-    """How many pieces to calibrate the UNet in: each piece's FP16 weights at most 1/16 of this
-    machine's RAM. Measured on the full-size UNet (5.1 GB of FP16 weights), NNCF's min/max pass
-    over the whole of it took more than 22 GB (over 4.4× the weights, f32 copies and
-    statistics); at 1/16 a piece's pass needs under a third of the RAM. 24 GB: 4 pieces; 16 GB:
-    5; 32 GB: 3; 128 GB: 1 (one pass, as the OpenVINO notebook does)."""
+    """How many pieces to calibrate the UNet in: each piece's FP16 weights at most 1/24 of this
+    machine's RAM. Measured on a 464 MB (FP16) SDXL-like UNet, a pass grows the process by about
+    8.6× the FP16 weights it quantizes, plus 0.5 GB (4.5 GB in one pass, 1.0 GB in 8 pieces;
+    the full-size UNet's one pass ran out of memory past 22 GB, consistent with that). At 1/24
+    a piece's pass takes about a third of the RAM. SDXL UNet (5.1 GB): 24 GB → 5 pieces,
+    16 GB → 8, 32 GB → 4, 128 GB → 1 (one pass, as the OpenVINO notebook does)."""
     import psutil
 
     weights = unet_xml.with_suffix(".bin").stat().st_size
@@ -178,15 +179,20 @@ def quantize_in_pieces(xml: Path, out_xml: Path, samples: list[dict], config,
     arguments = config.to_nncf_dict()
     arguments.pop("weight_only", None)
     ignored = arguments.pop("ignored_scope").names
-    parts = [split.piece(core.read_model(xml), assignment, k) for k in range(pieces)]
-    last_reader = split.readers([split.input_names(part) for part in parts])
+
+    def build(k: int) -> ov.Model:  # each piece from a fresh read: split.piece changes the model
+        return split.piece(core.read_model(xml), assignment, k)
+
+    # Which piece reads each crossing tensor last (then it leaves the disk). Pieces are built
+    # again when their turn comes: a read UNet graph costs memory even with its weights mapped.
+    last_reader = split.readers([split.input_names(build(k)) for k in range(pieces)])
     with tempfile.TemporaryDirectory(dir=out_xml.parent, prefix=".split-") as work:
         store = split.TensorStore(Path(work))
         for index, sample in enumerate(samples):
             for name in split.input_names(original):
                 store.save(index, name, sample[name])
         for k in tqdm(range(pieces), desc="Quantizing UNet pieces", unit="piece"):
-            part, parts[k] = parts[k], None
+            part = build(k)
             if k < pieces - 1:
                 split.record(part, store, len(samples))  # what the later pieces read
             names = {op.get_friendly_name() for op in part.get_ops()}

@@ -120,7 +120,7 @@ def test_default_split_follows_the_ram(tmp_path, monkeypatch):
     xml.parent.mkdir()
     with open(xml.with_suffix(".bin"), "wb") as weights:  # sparse: the full-size UNet's size
         weights.truncate(5_135_000_000)
-    for gigabytes, pieces in ((16, 5), (24, 4), (32, 3), (128, 1)):
+    for gigabytes, pieces in ((16, 8), (24, 5), (32, 4), (128, 1)):
         memory = collections.namedtuple("memory", "total")(gigabytes * 2**30)
         monkeypatch.setattr(psutil, "virtual_memory", lambda memory=memory: memory)
         assert quantize.default_split(xml) == pieces
