@@ -153,9 +153,10 @@ def unet_config(method: str, unet: ov.Model, num_samples: int, smooth_quant: boo
 
 def default_split(unet_xml: Path) -> int:
     """How many pieces to calibrate the UNet in: each piece's FP16 weights at most 1/24 of this
-    machine's RAM. Measured on a 464 MB (FP16) SDXL-like UNet, a pass grows the process by about
-    8.6× the FP16 weights it quantizes, plus 0.5 GB (4.5 GB in one pass, 1.0 GB in 8 pieces;
-    the full-size UNet's one pass ran out of memory past 22 GB, consistent with that). At 1/24
+    machine's RAM. Measured on a 464 MB (FP16) SDXL-like UNet (benchmarks/split_memory.py), a
+    pass grows the process by about 8.5× the FP16 weights it quantizes, plus 0.4 GB (4.5 GB in
+    one pass, 0.85 GB in 8 pieces; the full-size UNet's one pass ran out of memory past 22 GB,
+    consistent with that). At 1/24
     a piece's pass takes about a third of the RAM. SDXL UNet (5.1 GB): 24 GB → 5 pieces,
     16 GB → 8, 32 GB → 4, 128 GB → 1 (one pass, as the OpenVINO notebook does)."""
     import psutil
