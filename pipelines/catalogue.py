@@ -31,9 +31,19 @@ class ModelSpec:
     # variant -> Hub repo of an already exported OpenVINO folder (optimum-intel layout) that the
     # registry downloads instead of exporting; only repos checked to exist.
     hub_exports: dict[str, str] = field(default_factory=dict)
+    # The diffusers scheduler class the loaded pipeline runs with, made from the exported
+    # folder's scheduler config with these overrides: the catalogue, not the folder, decides.
+    scheduler: str = "EulerAncestralDiscreteScheduler"
+    scheduler_options: tuple[tuple[str, object], ...] = ()
+    # A LoRA fused into the UNet before export: a Hub repo, or LOCAL_LORA for a stand-in (a
+    # tiny LoRA made by export/tiny.py).
+    lora: str | None = None
+    stands_in_for: str | None = None  # a stand-in: the real model whose settings it mirrors
 
     @property
     def uses_guidance(self) -> bool:
+        """Classifier-free guidance (and so a negative prompt) can apply: diffusers runs it only
+        at guidance > 1."""
         return self.guidance.max > 1
 
 
@@ -62,6 +72,17 @@ AUTOENCODERS: dict[str, AutoencoderSpec] = {
     )
 }
 
+LOCAL_LORA = "local"
+
+# What each variant is, for the UI and the CLI.
+VARIANTS = {
+    "fp16": "FP16 weights, as exported by optimum-intel",
+    "int8": "NNCF INT8 weights and activations in the UNet: smaller and faster on CPUs with "
+            "VNNI/AMX",
+    "int8-weights": "INT8 weight compression of every part (data-free, as the OpenVINO SDXL "
+                    "notebook): half the memory, activations stay in floating point",
+}
+
 # SDXL-Turbo: guidance 0, trailing timesteps, 512², 1-4 steps (its model card).
 _TURBO = dict(
     family="turbo",
@@ -72,6 +93,35 @@ _TURBO = dict(
     guidance=Range(0.0, 0.0, 0.0, 0.1),
     size=Range(256, 1024, 512, 64),
     fast_decoder_default=True,  # at one step the full VAE decoder costs more than the UNet
+    scheduler="EulerAncestralDiscreteScheduler",
+    scheduler_options=(("timestep_spacing", "trailing"),),
+)
+
+# Segmind-Vega (a distilled SDXL, 1024²) with the LCM-LoRA Segmind-VegaRT fused in: LCM
+# sampling in 2-8 steps at guidance up to 2 (the VegaRT model card: 4 steps, guidance 1).
+_VEGART = dict(
+    family="lcm",
+    variants=("fp16", "int8"),
+    steps=Range(2, 8, 4),
+    img2img_steps=Range(2, 8, 4),
+    strength=Range(0.05, 1.0, 0.5, 0.05),
+    guidance=Range(0.0, 2.0, 1.0, 0.1),
+    size=Range(512, 1024, 1024, 64),
+    fast_decoder_default=True,  # at 4 steps the full VAE at 1024² costs about as much as the UNet
+    scheduler="LCMScheduler",
+)
+
+# SDXL base 1.0: 1024², classifier-free guidance with a negative prompt, EulerDiscrete (its
+# model card and the OpenVINO SDXL notebook).
+_BASE = dict(
+    family="sdxl-base",
+    variants=("fp16", "int8-weights"),
+    steps=Range(20, 50, 25),
+    img2img_steps=Range(20, 50, 25),
+    strength=Range(0.05, 1.0, 0.5, 0.05),
+    guidance=Range(1.0, 15.0, 7.0, 0.5),
+    size=Range(512, 1024, 1024, 64),
+    scheduler="EulerDiscreteScheduler",
 )
 
 MODELS: dict[str, ModelSpec] = {
@@ -90,7 +140,34 @@ MODELS: dict[str, ModelSpec] = {
             id="tiny", name="Tiny stand-in", source=None, stand_in=True,
             description="Random weights with the SDXL architecture, built offline for tests and "
                         "demos: its images are noise.",
-            fast_decoder="tiny-taesd", **{**_TURBO, "family": "tiny"},
+            fast_decoder="tiny-taesd", stands_in_for="sdxl-turbo", **{**_TURBO, "family": "tiny"},
+        ),
+        ModelSpec(
+            id="segmind-vegart", name="Segmind-VegaRT", source="segmind/Segmind-Vega",
+            lora="segmind/Segmind-VegaRT",
+            description="Segmind-Vega (SDXL distilled to 745M UNet parameters) with the LCM-LoRA "
+                        "Segmind-VegaRT fused in: 1024² images in 2-8 steps.",
+            fast_decoder="taesdxl", **_VEGART,
+        ),
+        ModelSpec(
+            id="tiny-vega", name="Tiny Vega stand-in", source=None, stand_in=True,
+            lora=LOCAL_LORA, stands_in_for="segmind-vegart",
+            description="Random weights with a smaller UNet than the tiny SDXL stand-in and a "
+                        "tiny LoRA fused in, for tests and demos: its images are noise.",
+            fast_decoder="tiny-taesd", **{**_VEGART, "family": "tiny"},
+        ),
+        ModelSpec(
+            id="sdxl-base", name="SDXL base 1.0", source="stabilityai/stable-diffusion-xl-base-1.0",
+            description="Stable Diffusion XL base 1.0: 1024² images in 20-50 steps with "
+                        "classifier-free guidance and a negative prompt.",
+            fast_decoder="taesdxl", **_BASE,
+        ),
+        ModelSpec(
+            id="tiny-base", name="Tiny SDXL-base stand-in", source=None, stand_in=True,
+            stands_in_for="sdxl-base",
+            description="The tiny SDXL stand-in with SDXL base's settings (steps, guidance, "
+                        "scheduler), for tests and demos: its images are noise.",
+            fast_decoder="tiny-taesd", **{**_BASE, "family": "tiny"},
         ),
     )
 }
@@ -109,6 +186,18 @@ def get(model_id: str) -> ModelSpec:
 def hub_repos() -> list[str]:
     """Every pre-exported Hub repo the catalogue names (for a Space's preload_from_hub)."""
     return [repo for spec in MODELS.values() for repo in spec.hub_exports.values()]
+
+
+def stand_in_for(model_id: str) -> str:
+    """The stand-in that mirrors a real model's settings (served when it is not exported)."""
+    return next(spec.id for spec in MODELS.values() if spec.stands_in_for == model_id)
+
+
+def make_scheduler(spec: ModelSpec, config):
+    """The catalogue's scheduler for `spec`, built from an exported folder's scheduler config."""
+    import diffusers
+
+    return getattr(diffusers, spec.scheduler).from_config(config, **dict(spec.scheduler_options))
 
 
 def export_command(model_id: str, variant: str = "fp16") -> str:

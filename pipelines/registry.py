@@ -340,6 +340,7 @@ class Registry:
         text2image = OVStableDiffusionXLPipeline.from_pretrained(  # wants a str, not a Path
             str(folder), export=False, device=self.device, compile_only=True,
             dynamic_shapes=not parts.static, ov_config=self.ov_config(), **parts.parts(False))
+        text2image.scheduler = catalogue.make_scheduler(spec, text2image.scheduler.config)
         pipelines = {("text2image", False): text2image,
                      ("image2image", False): _sharing(text2image, "image2image", parts, False,
                                                       folder, self.device)}
