@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from export import convert, manifest, quantize, taesd, tiny
+from export import compress, convert, lora, manifest, quantize, taesd, tiny
 from pipelines import catalogue
 from pipelines.registry import Registry, default_models_dir
 
@@ -27,9 +27,15 @@ def export_model(model_id: str, variant: str = "fp16", models_dir: Path | None =
     registry = Registry(models_dir or default_models_dir())
     out = Path(out or registry.folder(model_id, variant))
     if variant == "fp16":
-        if spec.source is not None:
-            convert.check_hub(spec.source, out)  # fail at once, before any work
+        for repo in (spec.source, spec.lora):
+            if repo not in (None, catalogue.LOCAL_LORA):
+                convert.check_hub(repo, out)  # fail at once, before any work
         return _staged(out, model_id, variant, lambda staged: _export_fp16(spec, staged))
+    if variant == "int8-weights":  # of the FP16 export, made first if missing
+        if not registry.is_exported(model_id, "fp16"):
+            export_model(model_id, "fp16", registry.models_dir)
+        fp16 = registry.folder(model_id, "fp16")
+        return _staged(out, model_id, variant, lambda staged: _compress_weights(spec, fp16, staged))
 
     if method not in quantize.METHODS:  # before any long step
         raise ValueError(f"Unknown method {method!r}; choose {' or '.join(quantize.METHODS)}")
@@ -110,10 +116,26 @@ def _quantized_autoencoder(spec: catalogue.AutoencoderSpec, registry: Registry, 
 
 
 def _export_fp16(spec: catalogue.ModelSpec, staged: Path) -> dict:
-    source = spec.source or tiny.save_source(staged.parent / "source")
+    work = staged.parent
+    vega = spec.lora is not None  # the stand-in for a LoRA model is the Vega-like one
+    source = spec.source or tiny.save_source(work / "source", vega=vega)
+    origin = spec.source or "built locally by export/tiny.py (random weights)"
+    method = "optimum-intel export, fp16 weights"
+    if spec.lora:
+        adapter = tiny.save_lora(work) if spec.lora == catalogue.LOCAL_LORA else spec.lora
+        source = lora.fuse(source, adapter, work / "fused")
+        origin += (" with LoRA " + (spec.lora if spec.lora != catalogue.LOCAL_LORA
+                                    else "made by export/tiny.py (peft, random weights)"))
+        method = "diffusers load_lora_weights + fuse_lora, then " + method
     convert.export_pipeline(source, staged)
-    return dict(source=spec.source or "built locally by export/tiny.py (random weights)",
-                method="optimum-intel export, fp16 weights")
+    return dict(source=origin, method=method, lora=spec.lora)
+
+
+def _compress_weights(spec: catalogue.ModelSpec, fp16: Path, staged: Path) -> dict:
+    details = compress.compress_weights(fp16, staged)
+    _copy_missing(fp16, staged)
+    return dict(source=f"{spec.source or 'tiny stand-in'}, compressed from {fp16}",
+                method="INT8 weight compression of every part via optimum-intel", **details)
 
 
 def _staged(out: Path, model_id: str, variant: str, build: Callable[[Path], dict]) -> Path:

@@ -1,9 +1,12 @@
-"""python -m export MODEL [--variant fp16|int8] [options]: make a catalogue model servable.
+"""python -m export MODEL [--variant fp16|int8|int8-weights] [options]: make a catalogue model
+   servable.
    python -m export push MODEL --variant V --repo USER/NAME: share an exported folder on the Hub.
 
-Exports with optimum-intel into <models dir>/<model>/<variant>/ and writes manifest.json there.
---variant int8 quantizes the UNet of the FP16 export with NNCF (exporting FP16 first if needed);
-for a Tiny Autoencoder (taesdxl), both of its halves, into <models dir>/<id>-int8/."""
+Exports with optimum-intel into <models dir>/<model>/<variant>/ and writes manifest.json there
+(a model with a LoRA, such as segmind-vegart, has it fused into the UNet first).
+--variant int8 quantizes the UNet of the FP16 export with NNCF; --variant int8-weights compresses
+the weights of every part to INT8 (both export FP16 first if needed); for a Tiny Autoencoder
+(taesdxl), --variant int8 quantizes both of its halves, into <models dir>/<id>-int8/."""
 
 import argparse
 import sys
@@ -25,9 +28,10 @@ def main(argv: list[str] | None = None) -> int:
                              "decode with")
     parser.add_argument("--taesd", action="store_true",
                         help="also export the model's Tiny Autoencoder if it is missing")
-    parser.add_argument("--variant", default="fp16",
-                        help="fp16 (default) or int8; a Tiny Autoencoder's int8 is calibrated on "
-                             "the latents of a model that decodes with it")
+    parser.add_argument("--variant", default="fp16", choices=sorted(catalogue.VARIANTS),
+                        help="fp16 (default), int8 or int8-weights, as the model offers (README's "
+                             "models table); a Tiny Autoencoder's int8 is calibrated on the "
+                             "latents of a model that decodes with it")
     parser.add_argument("--models-dir", type=Path, help="default: TURBO_MODELS_DIR or ./models")
     parser.add_argument("--out", type=Path, help="write exactly here instead")
     int8 = parser.add_argument_group("int8 variant")

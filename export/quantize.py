@@ -23,6 +23,7 @@ import openvino as ov
 from tqdm import tqdm
 
 from export import split
+from pipelines import catalogue
 from pipelines.catalogue import ModelSpec
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -95,6 +96,7 @@ def _calibration_runs(folder: Path, spec: ModelSpec, prompts: list[str], size: i
 
     pipeline = OVStableDiffusionXLPipeline.from_pretrained(str(folder), export=False, compile=True)
     pipeline.set_progress_bar_config(disable=True)
+    pipeline.scheduler = catalogue.make_scheduler(spec, pipeline.scheduler.config)  # as served
     if unet_inputs is not None:
         pipeline.unet.request = _RecordingRequest(pipeline.unet.request, unet_inputs)
     size = int(size or spec.size.default)

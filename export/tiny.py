@@ -4,6 +4,10 @@ It keeps the real model's geometry where it matters (VAE downsamples by 8, UNet 
 text_time conditioning and attention only at low resolution, two CLIP text encoders whose hidden
 states are concatenated and whose second one has a pooled projection), so sizes, shapes and code
 paths behave as with SDXL-Turbo. Its images are noise.
+
+The Vega-like stand-in has a smaller UNet (no mid block), as Segmind-Vega is a slimmed SDXL, and a
+tiny LoRA made here with peft (on its attention and convolution layers, non-zero weights) stands
+in for the LCM-LoRA Segmind-VegaRT that export fuses into it.
 """
 
 import json
@@ -87,9 +91,9 @@ def hand_tokenizer(folder: Path):
                          pad_token="<|endoftext|>", model_max_length=77)
 
 
-def build_pipeline(work: Path):
+def build_pipeline(work: Path, vega: bool = False):
     """Assemble a diffusers StableDiffusionXLPipeline with random weights (seeded: the same
-    stand-in on every machine)."""
+    stand-in on every machine); `vega`: with the Vega-like UNet."""
     import torch
 
     tokenizer = hand_tokenizer(work / "tokenizer_files")
@@ -100,15 +104,13 @@ def build_pipeline(work: Path):
     # Constructors take no generator: seed inside fork_rng so the caller's RNG state is untouched.
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        return _assemble(tokenizer, text_config)
+        return _assemble(tokenizer, text_config, vega_unet() if vega else sdxl_unet())
 
 
-def _assemble(tokenizer, text_config):
-    from diffusers import (AutoencoderKL, EulerAncestralDiscreteScheduler,
-                           StableDiffusionXLPipeline, UNet2DConditionModel)
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+def sdxl_unet():
+    from diffusers import UNet2DConditionModel
 
-    unet = UNet2DConditionModel(
+    return UNet2DConditionModel(
         sample_size=64, in_channels=4, out_channels=4, layers_per_block=1,
         block_out_channels=(32, 64), norm_num_groups=8,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
@@ -118,6 +120,27 @@ def _assemble(tokenizer, text_config):
         addition_embed_type="text_time", addition_time_embed_dim=8,
         projection_class_embeddings_input_dim=80,  # pooled (32) + 6 time ids x 8
     )
+
+
+def vega_unet():
+    """Fewer blocks than sdxl_unet (no mid block, narrower), same conditioning inputs."""
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        sample_size=128, in_channels=4, out_channels=4, layers_per_block=1,
+        block_out_channels=(16, 32), norm_num_groups=8, mid_block_type=None,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, cross_attention_dim=64,
+        addition_embed_type="text_time", addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=80,
+    )
+
+
+def _assemble(tokenizer, text_config, unet):
+    from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionXLPipeline
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
     vae = AutoencoderKL(
         in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
         block_out_channels=(16, 32, 32, 32), norm_num_groups=8, sample_size=512,
@@ -135,8 +158,30 @@ def _assemble(tokenizer, text_config):
     )
 
 
-def save_source(work: Path) -> Path:
+def save_source(work: Path, vega: bool = False) -> Path:
     """Save the tiny diffusers pipeline as a local folder, the 'source model' that export reads."""
     source = work / "diffusers"
-    build_pipeline(work).save_pretrained(source)
+    build_pipeline(work, vega).save_pretrained(source)
     return source
+
+
+def save_lora(work: Path, rank: int = 4) -> Path:
+    """Make a LoRA for the Vega-like UNet with peft, on its attention projections and resnet
+    convolutions, with random non-zero weights (peft's default leaves B at zero, a no-op), and
+    save it in diffusers' LoRA format, as a training script would."""
+    import torch
+    from diffusers import StableDiffusionXLPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    config = LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False,
+                        target_modules=["to_q", "to_k", "to_v", "to_out.0", "conv1", "conv2"])
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        unet = vega_unet()
+        unet.add_adapter(config)
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    folder = work / "lora"
+    StableDiffusionXLPipeline.save_lora_weights(folder, unet_lora_layers=layers)
+    return folder
