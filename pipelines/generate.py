@@ -1,11 +1,13 @@
 """Run one validated request on a loaded pipeline: per-request seeded generator, progress per step,
 time per stage, and the warnings a user should see."""
 
+import threading
 import time
 from collections import defaultdict
 from typing import Callable
 
 import torch
+from PIL import Image
 
 from pipelines import catalogue
 from pipelines.requests import Image2Image, Result, Text2Image
@@ -21,6 +23,15 @@ STAGES = {
 CLIP_TOKENS = 77
 
 OnStep = Callable[[int, int], None]  # (steps done, steps in all)
+OnPreview = Callable[["Image.Image", int, int], None]  # (intermediate image, steps done, in all)
+
+
+class Stopped(Exception):
+    """The run was stopped on request between two steps; nothing was decoded."""
+
+    def __init__(self, done: int, total: int):
+        super().__init__(f"Stopped after {done} of {total} steps.")
+        self.done, self.total = done, total
 
 
 class StageClock:
@@ -63,14 +74,34 @@ def truncation_warning(tokenizer, prompt: str) -> str | None:
             f"{CLIP_TOKENS}, so this end is ignored: “{dropped}”")
 
 
-def run(loaded, request: Text2Image, on_step: OnStep | None = None) -> Result:
+def previewer(loaded) -> Callable | None:
+    """Latents → a quick intermediate image, through the model's compiled TAESD decoder; None
+    where it is not exported (the full VAE would cost as much as a step: no previews then)."""
+    if not loaded.has_fast_decoder:
+        return None
+    fast = loaded.pipelines["text2image", True]
+
+    def preview(latents: torch.Tensor) -> Image.Image:
+        # The compiled request itself, not the pipeline part, so the decoder stage's time
+        # stays the final decode's; previews are timed apart.
+        latents = latents / fast.vae.config.scaling_factor  # 1.0 for TAESD, as the pipeline does
+        decoded = fast.vae_decoder.request({"latent_sample": latents.numpy()})
+        sample = torch.from_numpy(next(iter(decoded.values())))
+        return fast.image_processor.postprocess(sample, output_type="pil")[0]
+    return preview
+
+
+def run(loaded, request: Text2Image, on_step: OnStep | None = None,
+        on_preview: OnPreview | None = None, stop: threading.Event | None = None) -> Result:
     """Run a request (as returned by requests.validate) on a registry.Loaded model, one request
-    at a time per model."""
+    at a time per model. on_preview gets the image after every step of a multi-step run (where
+    the fast decoder is exported); setting `stop` ends the run at the next step with Stopped."""
     with loaded.lock:
-        return _run_locked(loaded, request, on_step)
+        return _run_locked(loaded, request, on_step, on_preview, stop)
 
 
-def _run_locked(loaded, request: Text2Image, on_step: OnStep | None) -> Result:
+def _run_locked(loaded, request: Text2Image, on_step: OnStep | None,
+                on_preview: OnPreview | None = None, stop: threading.Event | None = None) -> Result:
     is_img2img = isinstance(request, Image2Image)
     fast_decoder = loaded.fast_decoder(request.fast_decoder)
     pipeline = loaded.pipelines["image2image" if is_img2img else "text2image", fast_decoder]
@@ -81,9 +112,22 @@ def _run_locked(loaded, request: Text2Image, on_step: OnStep | None) -> Result:
 
     denoising_steps = int(request.steps * request.strength) if is_img2img else request.steps
 
+    preview = previewer(loaded) if on_preview and denoising_steps > 1 else None
+    preview_seconds = 0.0
+
     def step_end(pipe, step, timestep, callback_kwargs):
+        nonlocal preview_seconds
+        if stop is not None and stop.is_set():
+            # Raising leaves diffusers' loop at once, skipping the remaining steps and the
+            # decode (its interrupt flag would still decode); the lock is released on the way.
+            raise Stopped(step + 1, denoising_steps)
         if on_step:
             on_step(step + 1, denoising_steps)
+        if preview:
+            start = time.perf_counter()
+            image = preview(callback_kwargs["latents"])
+            preview_seconds += time.perf_counter() - start
+            on_preview(image, step + 1, denoising_steps)
         return callback_kwargs
 
     # Static shapes: recompile here, under the lock, if this size is not the compiled one.
@@ -95,7 +139,8 @@ def _run_locked(loaded, request: Text2Image, on_step: OnStep | None) -> Result:
     start = time.perf_counter()
     kwargs = dict(
         # The prompt, as cached text embeddings: an unchanged prompt skips the text encoders.
-        **loaded.embeddings.kwargs(pipeline, request.prompt, guidance=request.guidance),
+        **loaded.embeddings.kwargs(pipeline, request.prompt, request.negative_prompt,
+                                   guidance=request.guidance),
         num_inference_steps=request.steps,
         guidance_scale=request.guidance,
         generator=torch.Generator().manual_seed(request.seed),
@@ -111,6 +156,8 @@ def _run_locked(loaded, request: Text2Image, on_step: OnStep | None) -> Result:
     timings = dict(loaded.clock.seconds)
     if recompiled:
         timings["recompile for this size"] = fit_seconds
+    if preview_seconds:
+        timings["previews"] = preview_seconds
     timings["total"] = total + (fit_seconds if recompiled else 0)
     decoder = catalogue.AUTOENCODERS[loaded.spec.fast_decoder].name if fast_decoder else "full VAE"
     return Result(image=image, seed=request.seed, timings=timings, decoder=decoder,

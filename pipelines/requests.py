@@ -32,6 +32,9 @@ class Text2Image:
     seed: int | None = None  # None: a random seed, returned in the result
     guidance: float | None = None
     fast_decoder: bool | None = None  # TAESD; None: the catalogue's default where exported
+    # What the image should not show; used only at guidance > 1 (diffusers runs classifier-free
+    # guidance only there), so validation drops it otherwise.
+    negative_prompt: str | None = None
     notes: tuple[str, ...] = ()  # what validation changed, for the user
 
 
@@ -62,30 +65,40 @@ def validate(request: Text2Image) -> Text2Image:
     prompt = _check_prompt(request.prompt)
     is_img2img = isinstance(request, Image2Image)
     steps_range = spec.img2img_steps if is_img2img else spec.steps
-    size = spec.size.default if is_img2img else None
+    guidance = _in_range("Guidance", request.guidance, spec.guidance)
     checked = replace(
         request,
         prompt=prompt,
+        negative_prompt=_check_negative_prompt(request.negative_prompt, guidance),
         steps=int(_in_range("Steps", request.steps, steps_range, integer=True)),
-        width=size or _check_size("Width", request.width, spec),
-        height=size or _check_size("Height", request.height, spec),
+        width=_check_size("Width", request.width, spec),
+        height=_check_size("Height", request.height, spec),
         seed=_check_seed(request.seed),
-        guidance=_in_range("Guidance", request.guidance, spec.guidance),
+        guidance=guidance,
     )
     return _check_img2img(checked, spec) if is_img2img else checked
 
 
-def _check_prompt(prompt) -> str:
+def _check_prompt(prompt, name: str = "prompt") -> str:
     if not isinstance(prompt, str):
-        raise InvalidRequest("The prompt must be text.")
+        raise InvalidRequest(f"The {name} must be text.")
     # Control characters (other than line breaks and tabs) are noise from pasting; drop them.
     prompt = "".join(ch for ch in prompt if ch in "\n\t" or ch.isprintable()).strip()
-    if not prompt:
+    if not prompt and name == "prompt":
         raise InvalidRequest("Please enter a prompt: describe the image you want.")
     if len(prompt) > MAX_PROMPT_CHARS:
-        raise InvalidRequest(f"The prompt is {len(prompt)} characters long; the limit is "
+        raise InvalidRequest(f"The {name} is {len(prompt)} characters long; the limit is "
                              f"{MAX_PROMPT_CHARS} (the model reads only the first 77 tokens anyway).")
     return prompt
+
+
+def _check_negative_prompt(negative_prompt, guidance: float) -> str | None:
+    """Checked like the prompt; None when empty or when guidance ≤ 1 ignores it (the UI hides
+    the box there, so a leftover text is not an error)."""
+    if negative_prompt is None:
+        return None
+    negative_prompt = _check_prompt(negative_prompt, "negative prompt")
+    return negative_prompt if negative_prompt and guidance > 1 else None
 
 
 def _number(name: str, value) -> float:
