@@ -10,12 +10,13 @@ Every flag has a TURBO_* environment variable (see README, Configuration).
 import argparse
 import html
 import os
+import threading
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
-from pipelines import catalogue, compare, generate, pngmeta
+from pipelines import catalogue, compare, generate, pngmeta, stream
 from pipelines.compiled import PRECISIONS, default_precision
 from pipelines.realtime import NewestOnly
 from pipelines.registry import ModelNotAvailable, Registry, default_models_dir
@@ -33,6 +34,14 @@ IMAGE_EXAMPLE = ASSETS / "examples" / "dusk-hills.png"
 # For every launch, tests included: uploads are capped, and gradio serves no file of ours but
 # assets/ (never models/, .env or the compile cache).
 LAUNCH_OPTIONS = dict(max_file_size=MAX_UPLOAD_BYTES, allowed_paths=[str(ASSETS)])
+# The models the Text-to-Image and Image-to-Image tabs offer (those exported here), and the one
+# the Segmind-VegaRT tab serves.
+MAIN_MODELS = ("sdxl-turbo", "sdxl-base")
+VEGA_MODEL = "segmind-vegart"
+# Every event that generates shares this one concurrency group, one run at a time: on this
+# 2-core CPU two runs at once (even of two models) only split the cores, so both finish later
+# than one after the other would; queued users wait their turn instead.
+GENERATION = "generation"
 
 
 def space_defaults(environ=os.environ) -> None:
@@ -61,16 +70,22 @@ class UploadImage(gr.Image):
         return payload.path
 
 
-def serving_model(registry: Registry) -> str:
-    """The first real exported model, else the tiny stand-in (exported now if missing, ~20 s)."""
-    real = [model_id for model_id, _ in registry.exported()
-            if not catalogue.get(model_id).stand_in]
+def served_models(registry: Registry, candidates=MAIN_MODELS) -> list[str]:
+    """The candidates exported here; when none is, their stand-ins that are exported, the first
+    one exported now if missing (~20 s, offline)."""
+    real = [model_id for model_id in candidates if exported_variants(registry, model_id)]
     if real:
-        return real[0]
-    if not registry.is_exported(catalogue.STAND_IN, "fp16"):
+        return real
+    stand_ins = [catalogue.stand_in_for(model_id) for model_id in candidates]
+    if not registry.is_exported(stand_ins[0], "fp16"):
         from export import export_model  # torch-heavy; only needed this once
-        export_model(catalogue.STAND_IN, "fp16", registry.models_dir)
-    return catalogue.STAND_IN
+        export_model(stand_ins[0], "fp16", registry.models_dir)
+    return [model_id for model_id in stand_ins if exported_variants(registry, model_id)]
+
+
+def serving_model(registry: Registry) -> str:
+    """The model the main tabs start on: the first real exported one, else the tiny stand-in."""
+    return served_models(registry)[0]
 
 
 def exported_variants(registry: Registry, model_id: str) -> list[str]:
@@ -78,11 +93,36 @@ def exported_variants(registry: Registry, model_id: str) -> list[str]:
             if registry.available(model_id, variant)]
 
 
+class ModelSlider(gr.Slider):
+    """gr.Slider whose range follows the model chosen, so gradio's own bounds check (made
+    against the range the page started with, for API users) would refuse another model's
+    values: requests.validate checks them against the model's own range instead, with a clear
+    message. Written by hand: gradio has no option to skip its check."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        return payload
+
+
+class ModelRadio(gr.Radio):
+    """gr.Radio whose choices follow the model chosen (its variants); requests.validate checks
+    the value against the catalogue instead of gradio against the first model's choices."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        return payload
+
+
 def variant_choice(registry: Registry, model_id: str) -> gr.Radio:
-    """FP16 / INT8, listing only the variants exported here."""
+    """FP16 / INT8 / INT8 weights, listing only the variants exported here."""
     variants = exported_variants(registry, model_id)
-    return gr.Radio(variants, value=variants[0], label="Variant",
-                    info="INT8: NNCF-quantized UNet, smaller and faster on CPUs with VNNI/AMX")
+    return ModelRadio(variants, value=variants[0], label="Variant", info=variant_info(variants))
+
+
+def variant_info(variants: list[str]) -> str:
+    return " · ".join(f"{v}: {catalogue.VARIANTS[v]}" for v in variants if v != "fp16")
 
 
 def decoder_choice(registry: Registry, model_id: str) -> gr.Checkbox:
@@ -146,6 +186,137 @@ def download_bar(progress: gr.Progress):
     return DownloadBar
 
 
+class Runs:
+    """The running generation's stop flag per browser session, so that a Stop button stops its
+    own user's run only. One per app (build_demo), never shared between apps."""
+
+    def __init__(self):
+        self._flags: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def start(self, session: str) -> threading.Event:
+        flag = threading.Event()
+        with self._lock:
+            self._flags[session] = flag
+        return flag
+
+    def finish(self, session: str, flag: threading.Event) -> None:
+        with self._lock:
+            if self._flags.get(session) is flag:
+                del self._flags[session]
+
+    def stop(self, session: str) -> None:
+        with self._lock:
+            flag = self._flags.get(session)
+        if flag is not None:
+            flag.set()
+
+
+def stream_request(registry: Registry, request: Text2Image, runs: Runs, session: str,
+                   progress: gr.Progress):
+    """Like run_request, but yields (image, seed, info) for each preview (multi-step runs where
+    the fast decoder is exported), then for the result; the session's Stop button ends it."""
+    try:
+        request = validate(request)
+        progress(0, desc="Loading the model (first use downloads or compiles it)…")
+        loaded = registry.get(request.model_id, request.variant,
+                              download_progress=download_bar(progress))
+    except (InvalidRequest, ModelNotAvailable) as e:
+        raise user_error(e) from None
+    flag = runs.start(session)
+    try:
+        for item in stream.stream(loaded, request, stop=flag,
+                                  on_step=lambda done, total: progress((done, total),
+                                                                       desc="Denoising")):
+            if isinstance(item, stream.Preview):
+                yield item.image, gr.skip(), f"Step {item.step} of {item.steps}…"
+            else:
+                for warning in item.warnings:
+                    gr.Warning(html.escape(warning))
+                pngmeta.tag(item, request)  # the PNG users download carries the settings
+                yield item.image, item.seed, describe(item)
+    except generate.Stopped as e:
+        yield gr.skip(), gr.skip(), f"⏹ {e}"
+    finally:
+        runs.finish(session, flag)
+
+
+def stop_button(runs: Runs, api_name: str) -> gr.Button:
+    """A Stop button for its user's running generation (outside the generation group, so it is
+    never queued behind the run it stops)."""
+    button = gr.Button("Stop", variant="stop")
+
+    def stop(http: gr.Request) -> None:
+        runs.stop(http.session_hash)
+
+    button.click(stop, api_name=api_name, concurrency_limit=None)
+    return button
+
+
+def model_choice(model_ids: list[str]) -> gr.Radio:
+    return gr.Radio([(catalogue.get(m).name, m) for m in model_ids], value=model_ids[0],
+                    label="Model", visible=len(model_ids) > 1,
+                    info=" · ".join(f"{catalogue.get(m).name}: {catalogue.get(m).description}"
+                                    for m in model_ids))
+
+
+def range_slider(label: str, allowed, **options) -> ModelSlider:
+    return ModelSlider(label=label, **slider_range(allowed), **options)
+
+
+def range_update(allowed) -> dict:
+    return gr.update(**slider_range(allowed))
+
+
+def slider_range(allowed) -> dict:
+    # A fixed setting (SDXL-Turbo's guidance 0) has min = max, which gr.Slider refuses; its
+    # slider is hidden, and the value sent stays the default.
+    return dict(minimum=allowed.min, maximum=max(allowed.max, allowed.min + allowed.step),
+                value=allowed.default, step=allowed.step)
+
+
+def guidance_slider(spec) -> ModelSlider:
+    """Shown for models that use classifier-free guidance (SDXL-Turbo runs without)."""
+    return range_slider("Guidance", spec.guidance, visible=spec.guidance.max > 0,
+                        info="How closely to follow the prompt; above 1 the negative prompt "
+                             "applies too")
+
+
+def negative_prompt_box(spec) -> gr.Textbox:
+    return gr.Textbox(label="Negative prompt", lines=1, placeholder="What the image should not show",
+                      visible=negative_prompt_applies(spec, spec.guidance.default))
+
+
+def negative_prompt_applies(spec, guidance) -> bool:
+    return spec.uses_guidance and guidance is not None and guidance > 1
+
+
+def show_negative_prompt(model_id: str, guidance) -> dict:
+    return gr.update(visible=negative_prompt_applies(catalogue.get(model_id), guidance))
+
+
+def model_settings(registry: Registry, model_id: str, task: str) -> list:
+    """Updates for the controls that follow the model, from the catalogue, in the order
+    model_controls_outputs lists them: steps, guidance, negative prompt, size or strength,
+    variant, fast decoder."""
+    spec = catalogue.get(model_id)
+    variants = exported_variants(registry, model_id)
+    decoder = decoder_choice(registry, model_id)
+    steps = spec.steps if task == "text2image" else spec.img2img_steps
+    updates = [range_update(steps),
+               gr.update(**range_update(spec.guidance), visible=spec.guidance.max > 0),
+               gr.update(visible=negative_prompt_applies(spec, spec.guidance.default))]
+    if task == "text2image":
+        updates += [range_update(spec.size), range_update(spec.size)]
+    else:
+        updates += [range_update(spec.strength),
+                    gr.update(label=f"Image (center-cropped to {int(spec.size.default)}²)")]
+    updates += [gr.update(choices=variants, value=variants[0], info=variant_info(variants)),
+                gr.update(value=decoder.value, interactive=decoder.interactive,
+                          label=decoder.label, info=decoder.info, visible=decoder.visible)]
+    return updates
+
+
 def seed_controls() -> tuple[gr.Number, gr.Checkbox]:
     with gr.Row():
         seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, maximum=MAX_SEED)
@@ -182,46 +353,55 @@ def add_to_gallery(image, gallery):
     return [(image, caption), *(gallery or [])][:GALLERY_SIZE]
 
 
-def text_to_image_tab(registry: Registry, model_id: str) -> None:
-    spec = catalogue.get(model_id)
+def text_to_image_tab(registry: Registry, model_ids: list[str], runs: Runs) -> None:
+    spec = catalogue.get(model_ids[0])
     with gr.Row():
         with gr.Column():
+            model = model_choice(model_ids)
             prompt = gr.Textbox(label="Prompt", lines=2, autofocus=True,
                                 placeholder="Describe the image; Enter generates")
-            steps = gr.Slider(label="Steps", minimum=spec.steps.min, maximum=spec.steps.max,
-                              value=spec.steps.default, step=1)
+            negative = negative_prompt_box(spec)
+            steps = range_slider("Steps", spec.steps)
+            guidance = guidance_slider(spec)
             with gr.Row():
-                width, height = (gr.Slider(label=name, minimum=spec.size.min, maximum=spec.size.max,
-                                           value=spec.size.default, step=spec.size.step)
-                                 for name in ("Width", "Height"))
+                width, height = (range_slider(name, spec.size) for name in ("Width", "Height"))
             seed, randomize = seed_controls()
-            variant = variant_choice(registry, model_id)
-            fast_decoder = decoder_choice(registry, model_id)
+            variant = variant_choice(registry, model_ids[0])
+            fast_decoder = decoder_choice(registry, model_ids[0])
             realtime = gr.Checkbox(label="Real-time", value=False,
                                    info="Generate as you type, with the seed above kept fixed; "
                                         "the newest prompt replaces one still waiting")
-            button = gr.Button("Generate", variant="primary")
+            with gr.Row():
+                button = gr.Button("Generate", variant="primary")
+                stop_button(runs, "stop")
             gr.Examples(EXAMPLE_PROMPTS, inputs=[prompt])
         with gr.Column():
             image, seed_used, info = result_outputs()
 
-    def text_to_image(prompt, seed, randomize, steps, width, height, variant, fast_decoder,
-                      progress=gr.Progress()):
+    model.change(lambda m: model_settings(registry, m, "text2image"), inputs=model,
+                 outputs=[steps, guidance, negative, width, height, variant, fast_decoder])
+    guidance.change(show_negative_prompt, inputs=[model, guidance], outputs=negative)
+
+    def text_to_image(prompt, seed, randomize, steps, width, height, variant, fast_decoder=None,
+                      model_id=model_ids[0], guidance=None, negative_prompt=None,
+                      http: gr.Request = None, progress=gr.Progress()):
         request = Text2Image(prompt=prompt, model_id=model_id, variant=variant,
                              seed=None if randomize else seed, steps=steps, width=width,
-                             height=height, fast_decoder=fast_decoder)
-        result = run_request(registry, request, progress)
-        return result.image, result.seed, describe(result)
+                             height=height, fast_decoder=fast_decoder, guidance=guidance,
+                             negative_prompt=negative_prompt)
+        yield from stream_request(registry, request, runs, http.session_hash, progress)
 
+    # New inputs go at the end, so API calls made before they existed still work.
     gr.on([button.click, prompt.submit], text_to_image,
-          inputs=[prompt, seed, randomize, steps, width, height, variant, fast_decoder],
+          inputs=[prompt, seed, randomize, steps, width, height, variant, fast_decoder, model,
+                  guidance, negative],
           outputs=[image, seed_used, info], api_name="text_to_image",
-          concurrency_id=model_id, concurrency_limit=1)
-    realtime_events(registry, model_id, realtime, prompt, seed, steps, width, height, variant,
+          concurrency_id=GENERATION, concurrency_limit=1)
+    realtime_events(registry, model, realtime, prompt, seed, steps, width, height, variant,
                     fast_decoder, outputs=[image, seed_used, info])
 
 
-def realtime_events(registry: Registry, model_id: str, enabled: gr.Checkbox, prompt: gr.Textbox,
+def realtime_events(registry: Registry, model: gr.Radio, enabled: gr.Checkbox, prompt: gr.Textbox,
                     seed, steps, width, height, variant, fast_decoder, outputs: list) -> None:
     """Real-time mode: typing (or moving a slider) generates. In the browser, always_last keeps
     at most one event pending, with the latest text; gradio has no debounce option, and a timer
@@ -231,7 +411,7 @@ def realtime_events(registry: Registry, model_id: str, enabled: gr.Checkbox, pro
     generations still take turns on the model's lock."""
     newest = NewestOnly()
 
-    def generate_now(enabled, prompt, seed, steps, width, height, variant, fast_decoder,
+    def generate_now(enabled, prompt, seed, steps, width, height, variant, fast_decoder, model_id,
                      request: gr.Request, progress=gr.Progress()):
         if not enabled or not prompt.strip():
             return gr.skip()
@@ -243,49 +423,61 @@ def realtime_events(registry: Registry, model_id: str, enabled: gr.Checkbox, pro
         return gr.skip() if result is None else (result.image, result.seed, describe(result))
 
     gr.on([prompt.input, steps.release, width.release, height.release], generate_now,
-          inputs=[enabled, prompt, seed, steps, width, height, variant, fast_decoder],
+          inputs=[enabled, prompt, seed, steps, width, height, variant, fast_decoder, model],
           outputs=outputs, api_name="realtime", trigger_mode="always_last",
-          concurrency_id=f"realtime-{model_id}", concurrency_limit=None, show_progress="minimal")
+          concurrency_id="realtime", concurrency_limit=None, show_progress="minimal")
 
 
-def image_to_image_tab(registry: Registry, model_id: str) -> None:
-    spec = catalogue.get(model_id)
+def image_to_image_tab(registry: Registry, model_ids: list[str], runs: Runs) -> None:
+    spec = catalogue.get(model_ids[0])
     with gr.Row():
         with gr.Column():
+            model = model_choice(model_ids)
             source = UploadImage(label=f"Image (center-cropped to {int(spec.size.default)}²)",
                                  type="filepath", sources=["upload", "clipboard"], height=320)
             prompt = gr.Textbox(label="Prompt", lines=2, placeholder="What should it become?")
-            strength = gr.Slider(label="Strength (how much to change)",
-                                 minimum=spec.strength.min, maximum=spec.strength.max,
-                                 value=spec.strength.default, step=spec.strength.step)
-            steps = gr.Slider(label="Steps", minimum=spec.img2img_steps.min,
-                              maximum=spec.img2img_steps.max, value=spec.img2img_steps.default,
-                              step=1)
+            negative = negative_prompt_box(spec)
+            strength = range_slider("Strength (how much to change)", spec.strength)
+            steps = range_slider("Steps", spec.img2img_steps)
+            guidance = guidance_slider(spec)
             seed, randomize = seed_controls()
-            variant = variant_choice(registry, model_id)
-            fast_decoder = decoder_choice(registry, model_id)
-            button = gr.Button("Generate", variant="primary")
+            variant = variant_choice(registry, model_ids[0])
+            fast_decoder = decoder_choice(registry, model_ids[0])
+            with gr.Row():
+                button = gr.Button("Generate", variant="primary")
+                stop_button(runs, "stop_image_to_image")
             gr.Examples([[str(IMAGE_EXAMPLE), "a castle on the hills at dusk, oil painting"]],
                         inputs=[source, prompt])
         with gr.Column():
             image, seed_used, info = result_outputs()
 
-    def image_to_image(path, prompt, strength, steps, seed, randomize, variant, fast_decoder,
-                       progress=gr.Progress()):
-        try:
-            picture = load_image(path) if path else None
-        except InvalidRequest as e:
-            raise user_error(e) from None
-        request = Image2Image(prompt=prompt, model_id=model_id, variant=variant, image=picture,
-                              strength=strength, steps=steps, seed=None if randomize else seed,
-                              fast_decoder=fast_decoder)
-        result = run_request(registry, request, progress)
-        return result.image, result.seed, describe(result)
+    model.change(lambda m: model_settings(registry, m, "image2image"), inputs=model,
+                 outputs=[steps, guidance, negative, strength, source, variant, fast_decoder])
+    guidance.change(show_negative_prompt, inputs=[model, guidance], outputs=negative)
+
+    def image_to_image(path, prompt, strength, steps, seed, randomize, variant, fast_decoder=None,
+                       model_id=model_ids[0], guidance=None, negative_prompt=None,
+                       http: gr.Request = None, progress=gr.Progress()):
+        request = image_request(path, prompt=prompt, model_id=model_id, variant=variant,
+                                strength=strength, steps=steps, seed=None if randomize else seed,
+                                fast_decoder=fast_decoder, guidance=guidance,
+                                negative_prompt=negative_prompt)
+        yield from stream_request(registry, request, runs, http.session_hash, progress)
 
     gr.on([button.click, prompt.submit], image_to_image,
-          inputs=[source, prompt, strength, steps, seed, randomize, variant, fast_decoder],
+          inputs=[source, prompt, strength, steps, seed, randomize, variant, fast_decoder, model,
+                  guidance, negative],
           outputs=[image, seed_used, info], api_name="image_to_image",
-          concurrency_id=model_id, concurrency_limit=1)
+          concurrency_id=GENERATION, concurrency_limit=1)
+
+
+def image_request(path, **fields) -> Image2Image:
+    """An Image2Image request for an uploaded file (opened safely, see requests.load_image)."""
+    try:
+        picture = load_image(path) if path else None
+    except InvalidRequest as e:
+        raise user_error(e) from None
+    return Image2Image(image=picture, **fields)
 
 
 def comparison_table(comparison: compare.Comparison) -> str:
@@ -362,15 +554,111 @@ def comparison_tab(registry: Registry, model_id: str) -> None:
         return (fp16, int8, comparison_table(comparison), latency_frame(comparison),
                 comparison_figures(comparison))
 
-    # One concurrency group with the other tabs: the two runs never share the cores with
-    # another generation, so their times are comparable.
+    # The generation group (see GENERATION): the two runs never share the cores with another
+    # generation, so their times are comparable.
     gr.on([button.click, prompt.submit], run_comparison, inputs=[prompt, steps, seed],
           outputs=[fp16_image, int8_image, table, chart, figures], api_name="compare",
-          concurrency_id=model_id, concurrency_limit=1)
+          concurrency_id=GENERATION, concurrency_limit=1)
 
 
-def header(registry: Registry, model_id: str) -> None:
+def vega_tab(registry: Registry, model_id: str, runs: Runs) -> None:
+    """Segmind-VegaRT: text-to-image and image-to-image in 2-8 LCM steps, with previews."""
     spec = catalogue.get(model_id)
+    if spec.stand_in:
+        real = catalogue.get(spec.stands_in_for)
+        gr.Markdown(
+            f"⚠ **{real.name} is not exported here, so this tab serves the {spec.name}**: "
+            f"random weights, its images are noise. To serve {real.name}, run "
+            f"`{catalogue.export_command(real.id)}` where the Hugging Face Hub is reachable, "
+            f"then restart the app.", elem_id="vega-stand-in-banner")
+    gr.Markdown(spec.description)
+    with gr.Tab("Text-to-Image"):
+        vega_text_to_image(registry, spec, runs)
+    with gr.Tab("Image-to-Image"):
+        vega_image_to_image(registry, spec, runs)
+
+
+def vega_common_controls(spec):
+    """Negative prompt (shown where guidance > 1), steps, guidance."""
+    negative = negative_prompt_box(spec)
+    steps = range_slider("Steps", spec.steps)
+    guidance = guidance_slider(spec)
+    guidance.change(lambda g: show_negative_prompt(spec.id, g), inputs=guidance, outputs=negative)
+    return negative, steps, guidance
+
+
+def vega_text_to_image(registry: Registry, spec, runs: Runs) -> None:
+    with gr.Row():
+        with gr.Column():
+            prompt = gr.Textbox(label="Prompt", lines=2,
+                                placeholder="Describe the image; Enter generates")
+            negative, steps, guidance = vega_common_controls(spec)
+            with gr.Row():
+                width, height = (range_slider(name, spec.size) for name in ("Width", "Height"))
+            seed, randomize = seed_controls()
+            variant = variant_choice(registry, spec.id)
+            fast_decoder = decoder_choice(registry, spec.id)
+            with gr.Row():
+                button = gr.Button("Generate", variant="primary")
+                stop_button(runs, "vega_stop")
+            gr.Examples(EXAMPLE_PROMPTS, inputs=[prompt])
+        with gr.Column():
+            image, seed_used, info = result_outputs()
+
+    def vega_text_to_image(prompt, negative_prompt, steps, guidance, width, height, seed,
+                           randomize, variant, fast_decoder, http: gr.Request = None,
+                           progress=gr.Progress()):
+        request = Text2Image(prompt=prompt, negative_prompt=negative_prompt, model_id=spec.id,
+                             variant=variant, steps=steps, guidance=guidance, width=width,
+                             height=height, seed=None if randomize else seed,
+                             fast_decoder=fast_decoder)
+        yield from stream_request(registry, request, runs, http.session_hash, progress)
+
+    gr.on([button.click, prompt.submit], vega_text_to_image,
+          inputs=[prompt, negative, steps, guidance, width, height, seed, randomize, variant,
+                  fast_decoder],
+          outputs=[image, seed_used, info], api_name="vega_text_to_image",
+          concurrency_id=GENERATION, concurrency_limit=1)
+
+
+def vega_image_to_image(registry: Registry, spec, runs: Runs) -> None:
+    with gr.Row():
+        with gr.Column():
+            source = UploadImage(label="Image (center-cropped to the size)", type="filepath",
+                                 sources=["upload", "clipboard"], height=320)
+            prompt = gr.Textbox(label="Prompt", lines=2, placeholder="What should it become?")
+            negative, steps, guidance = vega_common_controls(spec)
+            strength = range_slider("Strength (how much to change)", spec.strength)
+            size = range_slider("Size", spec.size)
+            seed, randomize = seed_controls()
+            variant = variant_choice(registry, spec.id)
+            fast_decoder = decoder_choice(registry, spec.id)
+            with gr.Row():
+                button = gr.Button("Generate", variant="primary")
+                stop_button(runs, "vega_stop_image_to_image")
+            gr.Examples([[str(IMAGE_EXAMPLE), "a castle on the hills at dusk, oil painting"]],
+                        inputs=[source, prompt])
+        with gr.Column():
+            image, seed_used, info = result_outputs()
+
+    def vega_image_to_image(path, prompt, negative_prompt, strength, steps, guidance, size, seed,
+                            randomize, variant, fast_decoder, http: gr.Request = None,
+                            progress=gr.Progress()):
+        request = image_request(path, prompt=prompt, negative_prompt=negative_prompt,
+                                model_id=spec.id, variant=variant, strength=strength,
+                                steps=steps, guidance=guidance, width=size, height=size,
+                                seed=None if randomize else seed, fast_decoder=fast_decoder)
+        yield from stream_request(registry, request, runs, http.session_hash, progress)
+
+    gr.on([button.click, prompt.submit], vega_image_to_image,
+          inputs=[source, prompt, negative, strength, steps, guidance, size, seed, randomize,
+                  variant, fast_decoder],
+          outputs=[image, seed_used, info], api_name="vega_image_to_image",
+          concurrency_id=GENERATION, concurrency_limit=1)
+
+
+def header(registry: Registry, model_ids: list[str]) -> None:
+    spec = catalogue.get(model_ids[0])
     gr.Markdown("# turbo-studio\nText-to-image and image-to-image in 1–4 steps with "
                 "SDXL-Turbo on OpenVINO, on your CPU.")
     if spec.stand_in:
@@ -383,10 +671,16 @@ def header(registry: Registry, model_id: str) -> None:
             elem_id="stand-in-banner")
     # A function: gradio renders it again on every page load, so the precision read back from
     # the compiled model shows once a variant is loaded.
-    gr.Markdown(lambda: status_line(registry, model_id), elem_id="status")
+    gr.Markdown(lambda: status_line(registry, model_ids), elem_id="status")
 
 
-def status_line(registry: Registry, model_id: str) -> str:
+def status_line(registry: Registry, model_ids: list[str]) -> str:
+    return " ".join(model_status(registry, m) for m in model_ids) + (
+        f" On **{registry.device}** (OpenVINO sees: {', '.join(openvino_devices())}); each "
+        f"variant loads and compiles on first use.")
+
+
+def model_status(registry: Registry, model_id: str) -> str:
     spec = catalogue.get(model_id)
     variants = ", ".join(exported_variants(registry, model_id))
     compiled = registry.precisions(model_id)
@@ -395,9 +689,8 @@ def status_line(registry: Registry, model_id: str) -> str:
     else:
         precision = (f"**{registry.precision_hint or 'device default'}** (asked: "
                      f"{registry.precision}; read back from the model once it is loaded)")
-    return (f"Serving **{spec.name}** ({variants}) from {served_from(registry, model_id)} "
-            f"on **{registry.device}** (OpenVINO sees: {', '.join(openvino_devices())}); "
-            f"each variant loads and compiles on first use. Precision: {precision}.")
+    return (f"Serving **{spec.name}** ({variants}) from {served_from(registry, model_id)}, "
+            f"precision {precision}.")
 
 
 def served_from(registry: Registry, model_id: str) -> str:
@@ -419,15 +712,20 @@ def build_demo(registry: Registry | None = None, queue_size: int | None = None) 
     users are told the app is busy instead of piling up work."""
     registry = registry or Registry()
     queue_size = queue_size or int(os.environ.get("TURBO_QUEUE_SIZE", 16))
-    model_id = serving_model(registry)
+    model_ids = served_models(registry)
+    vega = served_models(registry, (VEGA_MODEL,))[0]
+    runs = Runs()
     with gr.Blocks(title="turbo-studio") as demo:
-        header(registry, model_id)
+        header(registry, model_ids)
         with gr.Tab("Text-to-Image"):
-            text_to_image_tab(registry, model_id)
+            text_to_image_tab(registry, model_ids, runs)
         with gr.Tab("Image-to-Image"):
-            image_to_image_tab(registry, model_id)
+            image_to_image_tab(registry, model_ids, runs)
+        with gr.Tab("Segmind-VegaRT"):
+            vega_tab(registry, vega, runs)
         with gr.Tab("FP16 vs INT8"):
-            comparison_tab(registry, model_id)
+            comparison_tab(registry, next((m for m in model_ids if "int8" in
+                                           catalogue.get(m).variants), catalogue.DEFAULT_MODEL))
     # api_open=False: the REST routes cannot skip the queue (and its bound and per-model limit).
     return demo.queue(max_size=queue_size, api_open=False)
 
