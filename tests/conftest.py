@@ -1,5 +1,6 @@
 """Session set-up: a private models folder holding the tiny stand-in, FP16 and INT8, exported
-once through the real optimum-intel and NNCF path, and its Tiny Autoencoder (TAESD), FP16 and INT8."""
+once through the real optimum-intel and NNCF path, its Tiny Autoencoder (TAESD), FP16 and INT8,
+and the stand-ins of Segmind-VegaRT (its tiny LoRA fused) and SDXL base, FP16."""
 
 import os
 import shutil
@@ -27,6 +28,8 @@ def pytest_configure(config):
     export_model("tiny", "int8", Path(folder), samples=INT8_SAMPLES)
     export_autoencoder("tiny-taesd", Path(folder))
     export_autoencoder("tiny-taesd", Path(folder), variant="int8", samples=INT8_SAMPLES)
+    export_model("tiny-vega", "fp16", Path(folder))  # with its tiny LoRA fused
+    export_model("tiny-base", "fp16", Path(folder))
 
 
 def pytest_unconfigure(config):
@@ -35,7 +38,8 @@ def pytest_unconfigure(config):
 
 @pytest.fixture(scope="session")
 def models_dir():
-    """The session's models folder, with tiny/fp16, tiny/int8, tiny-taesd and tiny-taesd-int8."""
+    """The session's models folder, with tiny/fp16, tiny/int8, tiny-taesd, tiny-taesd-int8,
+    tiny-vega/fp16 and tiny-base/fp16."""
     return Path(os.environ["TURBO_MODELS_DIR"])
 
 

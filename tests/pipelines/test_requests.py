@@ -134,3 +134,37 @@ def test_unusual_images_load_as_rgb(tmp_path):
     assert red[0] > 200 and red[1] < 60 and red[2] < 60  # CMYK converted, not reinterpreted
     assert loaded["grey16.png"].getpixel((0, 0)) == (255, 255, 255)  # scaled, not clipped
     assert loaded["clear.png"].getpixel((0, 0)) == (255, 255, 255)  # transparent → white
+
+
+def test_negative_prompt_is_checked_like_the_prompt_and_kept_where_guidance_applies():
+    request = validate(t2i(model_id="tiny-base", negative_prompt="  blurry\x00 "))
+    assert request.negative_prompt == "blurry" and request.guidance == 7.0
+    with pytest.raises(InvalidRequest, match="negative prompt is 2000 characters"):
+        validate(t2i(model_id="tiny-base", negative_prompt="x" * 2000))
+    with pytest.raises(InvalidRequest, match="negative prompt must be text"):
+        validate(t2i(model_id="tiny-base", negative_prompt=3))
+    assert validate(t2i(model_id="tiny-base", negative_prompt="  ")).negative_prompt is None
+
+
+@pytest.mark.parametrize("model_id, guidance", [("tiny", None), ("tiny-vega", 1.0),
+                                                ("tiny-vega", 0.5)])
+def test_negative_prompt_is_dropped_where_guidance_ignores_it(model_id, guidance):
+    request = validate(t2i(model_id=model_id, guidance=guidance, negative_prompt="blurry"))
+    assert request.negative_prompt is None
+
+
+def test_vega_and_sdxl_base_defaults_come_from_the_catalogue():
+    vega = validate(t2i(model_id="tiny-vega"))
+    assert (vega.steps, vega.guidance, vega.width, vega.height) == (4, 1.0, 1024, 1024)
+    base = validate(t2i(model_id="tiny-base"))
+    assert (base.steps, base.guidance, base.width, base.height) == (25, 7.0, 1024, 1024)
+    for steps in (1, 9):
+        with pytest.raises(InvalidRequest, match="between 2 and 8"):
+            validate(t2i(model_id="tiny-vega", steps=steps))
+
+
+def test_image_to_image_takes_a_size_within_the_models_range():
+    assert validate(i2i(model_id="tiny-vega", width=512, height=512)).image.size == (512, 512)
+    assert validate(i2i(model_id="tiny-vega")).image.size == (1024, 1024)
+    with pytest.raises(InvalidRequest, match="between 512 and 1024"):
+        validate(i2i(model_id="tiny-vega", width=256, height=256))

@@ -1,0 +1,74 @@
+"""The Segmind-VegaRT tab and the model choice of the main tabs, through gradio_client."""
+
+import httpx
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+import app
+from pipelines import catalogue
+
+EXAMPLE = str(app.IMAGE_EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    return Client(app_url, verbose=False)
+
+
+def pixels(path) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+def vega_text_to_image(client, steps=3, seed=4, negative="", guidance=1.0):
+    return client.submit("a red fox", negative, steps, guidance, 512, 512, seed, False, "fp16",
+                         True, api_name="/vega_text_to_image")
+
+
+def test_vega_tab_streams_a_preview_per_step_then_the_image(client):
+    job = vega_text_to_image(client)
+    outputs = [output for output in job]  # every yield, as the page receives them
+    final_path, seed, info = job.result()
+    assert len(outputs) == 4 and seed == 4 and "in all" in info
+    assert Image.open(final_path).size == (512, 512)
+    again, _, _ = vega_text_to_image(client).result()
+    assert np.array_equal(pixels(final_path), pixels(again))
+
+
+def test_vega_image_to_image_takes_a_size(client):
+    path, _, info = client.predict(handle_file(EXAMPLE), "a castle", "", 0.5, 4, 1.0, 512, 2,
+                                   False, "fp16", True, api_name="/vega_image_to_image")
+    assert Image.open(path).size == (512, 512) and "VAE encoder" in info
+
+
+def test_vega_tab_says_it_serves_the_stand_in(app_url):
+    config = httpx.get(f"{app_url}config", timeout=30).json()
+    texts = " ".join(str(c.get("props", {}).get("value", "")) for c in config["components"])
+    assert "serves the Tiny Vega stand-in" in texts
+    assert "python -m export segmind-vegart" in texts
+
+
+def test_stop_with_nothing_running_is_harmless(client):
+    client.predict(api_name="/vega_stop")
+    path, _, _ = vega_text_to_image(client, steps=2).result()
+    assert Image.open(path).size == (512, 512)
+
+
+def test_the_main_tabs_offer_sdxl_base_with_its_settings(client, registry):
+    assert app.served_models(registry) == ["tiny", "tiny-base"]
+    steps, guidance, negative, width, _, variant, _ = app.model_settings(
+        registry, "tiny-base", "text2image")
+    spec = catalogue.get("tiny-base")
+    assert (steps["minimum"], steps["maximum"], steps["value"]) == (20, 50, 25)
+    assert guidance["value"] == spec.guidance.default and guidance["visible"]
+    assert negative["visible"] and width["value"] == spec.size.default
+    assert variant["choices"] == ["fp16"]
+    path, _, info = client.predict("a red fox", 3, False, 20, 256, 256, "fp16", True,
+                                   "tiny-base", 7.0, "blurry", api_name="/text_to_image")
+    assert Image.open(path).size == (256, 256) and "in all" in info
+
+
+def test_sdxl_turbo_settings_hide_guidance_and_the_negative_prompt(registry):
+    _, guidance, negative, *_ = app.model_settings(registry, "tiny", "image2image")
+    assert not guidance["visible"] and not negative["visible"]

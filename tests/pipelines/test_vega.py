@@ -1,0 +1,111 @@
+"""The Segmind-VegaRT path on its stand-in: the tiny Vega-like model with a tiny LoRA fused in
+(exported by conftest), LCM sampling in 2-8 steps, previews per step, and stopping a run."""
+
+import shutil
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from export import convert, tiny
+from pipelines import generate, stream
+from pipelines.registry import Registry
+from pipelines.requests import Image2Image, Result, Text2Image, validate
+
+
+@pytest.fixture(scope="module")
+def vega(registry):
+    return registry.get("tiny-vega", "fp16")
+
+
+def request(**fields):
+    kind = Image2Image if "image" in fields else Text2Image
+    return validate(kind(**{"prompt": "a red fox", "model_id": "tiny-vega", "seed": 5,
+                            "width": 512, "height": 512, **fields}))
+
+
+def pixels(image) -> np.ndarray:
+    return np.asarray(image)
+
+
+def test_each_model_runs_the_scheduler_the_catalogue_names(registry, vega):
+    assert type(vega.text2image.scheduler).__name__ == "LCMScheduler"
+    assert type(registry.get("tiny-base", "fp16").text2image.scheduler).__name__ == \
+        "EulerDiscreteScheduler"
+    turbo = registry.get("tiny", "fp16").text2image.scheduler
+    assert type(turbo).__name__ == "EulerAncestralDiscreteScheduler"
+    assert turbo.config.timestep_spacing == "trailing"
+
+
+@pytest.mark.parametrize("steps", [2, 8])
+def test_lcm_runs_the_requested_steps(vega, steps):
+    done = []
+    result = generate.run(vega, request(steps=steps), on_step=lambda d, t: done.append((d, t)))
+    assert done == [(i, steps) for i in range(1, steps + 1)]
+    assert len(vega.text2image.scheduler.timesteps) == steps  # what LCM itself was told
+    assert result.image.size == (512, 512)
+
+
+@pytest.fixture(scope="module")
+def unfused(models_dir, tmp_path_factory):
+    """The same tiny Vega exported without its LoRA, as the model `tiny-vega` in another
+    folder."""
+    folder = tmp_path_factory.mktemp("unfused")
+    source = tiny.save_source(folder / "work", vega=True)
+    convert.export_pipeline(source, folder / "tiny-vega" / "fp16")
+    return folder
+
+
+def test_fusing_the_lora_changes_the_unet_weights_and_the_image(models_dir, unfused, vega):
+    fused_dir, plain_dir = models_dir / "tiny-vega" / "fp16", unfused / "tiny-vega" / "fp16"
+    weights = lambda folder, part: (folder / part / "openvino_model.bin").read_bytes()  # noqa: E731
+    assert weights(fused_dir, "text_encoder") == weights(plain_dir, "text_encoder")  # control
+    fused_unet, plain_unet = weights(fused_dir, "unet"), weights(plain_dir, "unet")
+    assert len(fused_unet) == len(plain_unet) and fused_unet != plain_unet
+    plain = Registry(unfused).get("tiny-vega", "fp16")
+    image = lambda loaded: pixels(generate.run(loaded, request(fast_decoder=False)).image)  # noqa: E731
+    assert not np.array_equal(image(vega), image(plain))
+
+
+def test_previews_arrive_once_per_step_and_the_final_image_is_the_plain_runs(vega):
+    items = list(stream.stream(vega, request(steps=3)))
+    previews, result = items[:-1], items[-1]
+    assert [(p.step, p.steps) for p in previews] == [(1, 3), (2, 3), (3, 3)]
+    assert all(p.image.size == (512, 512) for p in previews)
+    assert isinstance(result, Result) and result.timings["previews"] > 0
+    plain = generate.run(vega, request(steps=3))
+    assert np.array_equal(pixels(result.image), pixels(plain.image))
+    assert "previews" not in plain.timings
+
+
+def test_image_to_image_previews_its_denoising_steps(vega):
+    source = Image.radial_gradient("L").convert("RGB")
+    items = list(stream.stream(vega, request(image=source, steps=6, strength=0.5)))
+    assert [p.step for p in items[:-1]] == [1, 2, 3] and items[-1].image.size == (512, 512)
+
+
+def test_stopping_ends_the_run_early_and_frees_the_model(vega):
+    stop = threading.Event()
+    run = stream.stream(vega, request(steps=8), stop=stop)
+    assert next(run).step == 1
+    stop.set()
+    with pytest.raises(generate.Stopped) as stopped:
+        list(run)
+    assert stopped.value.done < 8 and stopped.value.total == 8
+    assert not vega.lock.locked()
+    assert generate.run(vega, request(steps=2)).image.size == (512, 512)
+
+
+def test_a_consumer_that_goes_away_frees_the_model(vega):
+    run = stream.stream(vega, request(steps=8))
+    next(run)
+    run.close()
+    assert not vega.lock.locked()
+
+
+def test_without_the_fast_decoder_there_are_no_previews(models_dir, tmp_path):
+    shutil.copytree(models_dir / "tiny-vega" / "fp16", tmp_path / "tiny-vega" / "fp16")
+    loaded = Registry(tmp_path).get("tiny-vega", "fp16")
+    items = list(stream.stream(loaded, request(steps=2)))
+    assert len(items) == 1 and isinstance(items[0], Result)
