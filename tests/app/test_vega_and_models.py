@@ -64,9 +64,9 @@ def test_the_main_tabs_offer_sdxl_base_with_its_settings(client, registry):
     assert guidance["value"] == spec.guidance.default and guidance["visible"]
     assert negative["visible"] and width["value"] == spec.size.default
     assert variant["choices"] == ["fp16"]
-    path, _, info = client.predict("a red fox", 3, False, 20, 256, 256, "fp16", True,
+    path, _, info = client.predict("a red fox", 3, False, 20, 512, 512, "fp16", True,
                                    "tiny-base", 7.0, "blurry", api_name="/text_to_image")
-    assert Image.open(path).size == (256, 256) and "in all" in info
+    assert Image.open(path).size == (512, 512) and "in all" in info
 
 
 def test_sdxl_turbo_settings_hide_guidance_and_the_negative_prompt(registry):

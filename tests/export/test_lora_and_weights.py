@@ -60,9 +60,9 @@ def test_int8_weights_variant_generates(compressed):
 
     loaded = Registry(compressed).get("tiny-base", "int8-weights")
     result = generate.run(loaded, validate(Text2Image(
-        prompt="a cat", model_id="tiny-base", variant="int8-weights", steps=20, width=256,
-        height=256, seed=1)))
-    assert result.image.size == (256, 256) and np.asarray(result.image).std() > 0
+        prompt="a cat", model_id="tiny-base", variant="int8-weights", steps=20, width=512,
+        height=512, seed=1)))
+    assert result.image.size == (512, 512) and np.asarray(result.image).std() > 0
 
 
 @pytest.mark.parametrize("model, variant, repo", [

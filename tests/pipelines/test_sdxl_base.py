@@ -42,13 +42,13 @@ def test_the_catalogue_defaults_reach_the_pipeline(base):
 
 
 def test_guidance_above_one_runs_the_negative_prompt(base):
-    fields = dict(steps=20, width=256, height=256)  # the default guidance, 7
+    fields = dict(steps=20, width=512, height=512)  # the default guidance, 7
     blurry = run(base, negative_prompt="blurry", **fields)
     assert not np.array_equal(pixels(blurry), pixels(run(base, negative_prompt="sharp", **fields)))
     assert np.array_equal(pixels(blurry), pixels(run(base, negative_prompt="blurry", **fields)))
 
 
 def test_guidance_of_one_ignores_the_negative_prompt(base):
-    fields = dict(steps=20, width=256, height=256, guidance=1.0)
+    fields = dict(steps=20, width=512, height=512, guidance=1.0)
     assert np.array_equal(pixels(run(base, negative_prompt="blurry", **fields)),
                           pixels(run(base, **fields)))
