@@ -30,12 +30,16 @@ def settings(request: Text2Image, result: Result) -> dict[str, str]:
         "decoder": result.decoder,
     }
     extra = f", Model: {spec.name} ({request.variant}), Decoder: {result.decoder}"
+    negative = ""
+    if request.negative_prompt:  # only kept where guidance applies (requests.validate)
+        values["negative_prompt"] = request.negative_prompt
+        negative = f"\nNegative prompt: {request.negative_prompt}"
     if isinstance(request, Image2Image):
         values["strength"] = request.strength
         extra = f", Denoising strength: {request.strength:g}" + extra
     values = {key: f"{value:g}" if isinstance(value, float) else str(value)
               for key, value in values.items()}
-    values["parameters"] = (f"{request.prompt}\nSteps: {request.steps}, CFG scale: "
+    values["parameters"] = (f"{request.prompt}{negative}\nSteps: {request.steps}, CFG scale: "
                             f"{request.guidance:g}, Seed: {result.seed}, Size: "
                             f"{request.width}x{request.height}" + extra)
     values["software"] = SOFTWARE

@@ -52,3 +52,16 @@ def test_guidance_of_one_ignores_the_negative_prompt(base):
     fields = dict(steps=20, width=512, height=512, guidance=1.0)
     assert np.array_equal(pixels(run(base, negative_prompt="blurry", **fields)),
                           pixels(run(base, **fields)))
+
+
+def test_the_png_settings_carry_the_negative_prompt():
+    from PIL import Image
+
+    from pipelines import pngmeta
+    from pipelines.requests import Result
+
+    request = validate(Text2Image(prompt="a red fox", model_id="tiny-base", seed=1,
+                                  negative_prompt="blurry"))
+    values = pngmeta.settings(request, Result(image=Image.new("RGB", (8, 8)), seed=1, timings={}))
+    assert values["negative_prompt"] == "blurry"
+    assert values["parameters"].startswith("a red fox\nNegative prompt: blurry\nSteps: 25,")
