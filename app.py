@@ -347,7 +347,7 @@ def session_gallery(image: gr.Image) -> gr.Gallery:
 
 
 def add_to_gallery(image, gallery):
-    if image is None:
+    if image is None or "seed" not in image.info:  # previews carry no settings: results only
         return gr.skip()
     caption = f"seed {image.info['seed']}" if "seed" in image.info else None
     return [(image, caption), *(gallery or [])][:GALLERY_SIZE]

@@ -32,6 +32,8 @@ def test_the_space_preloads_every_pre_exported_repo_of_the_catalogue():
     assert space["preload_from_hub"] == catalogue.hub_repos()
     sources = [spec.source for spec in catalogue.MODELS.values() if spec.source]
     sources += [ae.source for ae in catalogue.AUTOENCODERS.values() if ae.source]
+    sources += [spec.lora for spec in catalogue.MODELS.values()
+                if spec.lora not in (None, catalogue.LOCAL_LORA)]
     assert set(space["models"]) == set(sources) | set(catalogue.hub_repos()), \
         "README.md's front matter `models:` lists every Hub repo the catalogue uses"
 

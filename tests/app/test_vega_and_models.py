@@ -72,3 +72,8 @@ def test_the_main_tabs_offer_sdxl_base_with_its_settings(client, registry):
 def test_sdxl_turbo_settings_hide_guidance_and_the_negative_prompt(registry):
     _, guidance, negative, *_ = app.model_settings(registry, "tiny", "image2image")
     assert not guidance["visible"] and not negative["visible"]
+
+
+def test_previews_stay_out_of_the_session_gallery():
+    preview = Image.new("RGB", (8, 8))  # a preview carries no settings; a result has its seed
+    assert app.add_to_gallery(preview, None) == app.gr.skip()
