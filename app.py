@@ -675,9 +675,9 @@ def header(registry: Registry, model_ids: list[str]) -> None:
 
 
 def status_line(registry: Registry, model_ids: list[str]) -> str:
-    return " ".join(model_status(registry, m) for m in model_ids) + (
-        f" On **{registry.device}** (OpenVINO sees: {', '.join(openvino_devices())}); each "
-        f"variant loads and compiles on first use.")
+    return ("Serving " + "; ".join(model_status(registry, m) for m in model_ids) +
+            f"; on **{registry.device}** (OpenVINO sees: {', '.join(openvino_devices())}); each "
+            f"variant loads and compiles on first use.")
 
 
 def model_status(registry: Registry, model_id: str) -> str:
@@ -689,8 +689,8 @@ def model_status(registry: Registry, model_id: str) -> str:
     else:
         precision = (f"**{registry.precision_hint or 'device default'}** (asked: "
                      f"{registry.precision}; read back from the model once it is loaded)")
-    return (f"Serving **{spec.name}** ({variants}) from {served_from(registry, model_id)}, "
-            f"precision {precision}.")
+    return (f"**{spec.name}** ({variants}) from {served_from(registry, model_id)}, precision "
+            f"{precision}")
 
 
 def served_from(registry: Registry, model_id: str) -> str:
