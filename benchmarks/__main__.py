@@ -18,7 +18,6 @@ run's files."""
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -26,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import floor, folders as folders_module, report
+from benchmarks import floor, folders as folders_module, machine, report
 from benchmarks.int8_unet import RESULTS, run_measured
 from benchmarks.runners import CONFIGS, WORKLOADS, load
 from pipelines.registry import Registry
@@ -50,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     workloads = args.workloads.split(",")
 
     folders = folders_module.prepare(args.quick, set().union(*(c.needs for c in configs)))
-    machine = _machine(args.quick)
-    print(f"[bench] {machine}: measuring the matmul peaks…", flush=True)
+    name = _machine(args.quick)
+    print(f"[bench] {name}: measuring the matmul peaks…", flush=True)
     peaks = {p: floor.matmul_peak(p) for p in ("bf16", "int8")}
     runs = {config.key: [] for config in configs}
     for round_ in range(args.rounds):
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                     cached["load_seconds"] + cached["first_call_seconds"])
     results = _summarise(configs, workloads, runs, peaks, folders, args)
     args.results.mkdir(parents=True, exist_ok=True)
-    base = args.results / machine
+    base = args.results / name
     base.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     base.with_suffix(".md").write_text(report.markdown(results))
     report.chart(results, base.with_suffix(".png"))
@@ -79,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _machine(quick: bool) -> str:
-    name = os.environ.get("TURBO_BENCH_MACHINE", platform.node())
-    return f"{name}-quick" if quick else name
+    return f"{machine.name()}-quick" if quick else machine.name()
 
 
 def _run_config(config, folders, workloads, repeats, args) -> dict:
@@ -140,7 +138,8 @@ def _summarise(configs, workloads, runs, peaks, folders, args) -> dict:
     flops = None if args.quick else floor.stage_tflops()
     summary = {
         "machine": _machine(args.quick), "quick": args.quick, "cpu_count": os.cpu_count(),
-        "model": folders.model_id, "repeats": args.repeats, "rounds": args.rounds,
+        "cpu": machine.cpu(), "model": folders.model_id, "repeats": args.repeats,
+        "rounds": args.rounds,
         "peaks_tflops": {p: round(v / 1e12, 3) for p, v in peaks.items()},
         "stage_tflops": flops,
         "workloads": {key: WORKLOADS[key].label for key in workloads},

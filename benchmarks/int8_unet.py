@@ -14,7 +14,6 @@ measured here. Results go to benchmarks/results/int8_unet-<host>-<options>.json.
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,8 @@ import time
 from pathlib import Path
 
 import psutil
+
+from benchmarks import machine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 UNET_INPUTS = {  # 512² image → 64² latent; the two CLIP encoders' hidden sizes and pooled output
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     fp16 = build_full_size("sdxl-turbo")
     models_dir = fp16.parent.parent
     int8 = models_dir / "sdxl-turbo" / "int8"
-    report = {"machine": platform.node(), "cpu_count": os.cpu_count(),
+    report = {"machine": machine.name(), "cpu": machine.cpu(), "cpu_count": os.cpu_count(),
               "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
               "samples": args.samples, "export_options": args.export_options}
     if args.compile_memory:
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     options = ("compile-memory" if args.compile_memory else "weights-only" if args.weights_only
                else "".join(args.export_options) or "defaults")
-    path = RESULTS / f"int8_unet-{platform.node()}-{options.strip('-')}.json"
+    path = RESULTS / f"int8_unet-{machine.name()}-{options.strip('-')}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")
     return 0

@@ -72,8 +72,13 @@ def _check(value: float, limit: float, unit: str = "×") -> dict:
 
 def markdown(summary: dict) -> str:
     workloads = list(summary["workloads"])
+    cpu = summary.get("cpu", {})
     lines = [f"### {summary['machine']}: {summary['model']}, medians of {summary['repeats']} "
              f"runs × {summary['rounds']} round(s) after a warm-up",
+             "",
+             f"CPU: {cpu.get('name', '?')}, {summary['cpu_count']} cores; OpenVINO can run "
+             f"{', '.join(cpu.get('capabilities', []))} here (default precision "
+             f"{cpu.get('default_precision', '?')}).",
              "",
              "| config | " + " | ".join(f"{w} s (× a0)" for w in workloads)
              + " | cold start s | peak RSS GB | W1 × floor |",
@@ -92,8 +97,9 @@ def markdown(summary: dict) -> str:
         lines.append(f"| {key}: {entry['label']} | " + " | ".join(cells)
                      + f" | {cold} | {entry['peak_rss_gb']:.1f} | "
                      + (f"{floor:.2f}" if floor else "–") + " |")
-    lines += ["", f"Workloads: " + "; ".join(f"{k} = {v}" for k, v in summary["workloads"].items())
-              + f". Peaks measured in this run: bf16 {summary['peaks_tflops']['bf16']} TFLOP/s, "
+    lines += ["", "Workloads: " + "; ".join(f"{k} = {v}" for k, v in summary["workloads"].items())
+              + f". Peaks measured in this run: bf16 (f32 on a CPU without bf16) "
+              f"{summary['peaks_tflops']['bf16']} TFLOP/s, "
               f"INT8 {summary['peaks_tflops']['int8']} TOP/s. Cold start = load + first image "
               f"(per round; \"cached\": turbo-studio's next start, from its compiled-model "
               f"cache)."]
