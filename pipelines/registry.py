@@ -1,8 +1,9 @@
 """Resolves a catalogue model + variant to an exported folder and loads it lazily, once.
 
 Text-to-image and image-to-image share one set of compiled OpenVINO models (no second copy in
-memory) and one lock, because an OpenVINO infer request is not thread-safe and a diffusers
-scheduler carries state between steps. Loaded models stay within a RAM budget: the least
+memory). Every loaded model holds the registry's one run lock: an OpenVINO infer request is not
+thread-safe, a diffusers scheduler carries state between steps, and on a CPU two runs at once,
+even of two models, only split the cores. Loaded models stay within a RAM budget: the least
 recently used one is evicted before another is loaded."""
 
 import gc
@@ -85,7 +86,9 @@ class Loaded:
     parts: CompiledParts | None = None  # the compiled models every pipeline runs on
     # Whether loading compiled from OpenVINO's cache (no new blob written); None without cache.
     from_cache: bool | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # the registry's run lock
+    # Read back from the compiled UNet once: a static-shape recompile swaps that model out.
+    precision: str = ""
     # Links the fast-decoder pipelines read configs through; removed with the Loaded.
     autoencoder_view: tempfile.TemporaryDirectory | None = None
     # Text embeddings of recent prompts, used under the lock.
@@ -98,11 +101,6 @@ class Loaded:
     @property
     def image2image(self):
         return self.pipelines["image2image", False]
-
-    @property
-    def precision(self) -> str:
-        """The inference precision of the compiled UNet, as OpenVINO reports it."""
-        return precision_of(self.parts.compiled["unet"])
 
     def fit(self, width: int, height: int, guidance: float) -> bool:
         """With static shapes, recompile for this size if it is not the current one. Only under
@@ -135,7 +133,7 @@ class Registry:
     def __init__(self, models_dir: Path | None = None, device: str = "CPU",
                  ram_budget: int | None = None, hub_cache: Path | None = None,
                  precision: str | None = None, cache: bool | None = None,
-                 static_shapes: bool | None = None):
+                 static_shapes: bool | None = None, cache_dir: Path | None = None):
         import openvino as ov
 
         self.models_dir = Path(models_dir or default_models_dir())
@@ -145,11 +143,12 @@ class Registry:
         self.precision = (precision or default_precision()).strip().lower()
         self.precision_hint = precision_hint(self.precision, device, ov.Core())  # checks it
         cache = env_flag("TURBO_OV_CACHE", True) if cache is None else cache
-        self.cache_dir = self.models_dir / ".ov-cache" if cache else None
+        self.cache_dir = Path(cache_dir or self.models_dir / ".ov-cache") if cache else None
         self.static_shapes = (env_flag("TURBO_STATIC_SHAPES", False) if static_shapes is None
                               else static_shapes)
         self._loaded: OrderedDict[tuple[str, str], Loaded] = OrderedDict()  # oldest use first
         self._loading = threading.Lock()  # one load or eviction at a time: they are memory-heavy
+        self._run_lock = threading.Lock()  # one generation at a time, whatever the model
 
     def folder(self, model_id: str, variant: str) -> Path:
         return self.models_dir / model_id / variant
@@ -318,6 +317,7 @@ class Registry:
         from_cache = None if self.cache_dir is None else cache_blobs(self.cache_dir) == blobs_before
         return Loaded(spec=spec, variant=variant, folder=folder, pipelines=pipelines,
                       autoencoder_view=view, parts=parts, from_cache=from_cache,
+                      lock=self._run_lock, precision=precision_of(parts.compiled["unet"]),
                       load_seconds=time.perf_counter() - start,
                       ram_estimate=ram_estimate(folder),
                       rss_growth=psutil.Process().memory_info().rss - rss_before, clock=clock)

@@ -30,14 +30,24 @@ def stream(loaded, request: Text2Image, on_step: generate.OnStep | None = None,
     # One item at a time: the run waits until the consumer has taken the previous preview, so
     # a stop is seen within a step or two of the preview the user last saw.
     handoff: queue.Queue = queue.Queue(maxsize=1)
+    abandoned = threading.Event()  # the consumer is gone: nothing more is handed over
+
+    def hand_over(item) -> None:
+        """Wait for the consumer to take the previous item; once it is gone, drop the item,
+        so the run goes on to its next step, sees the stop flag and frees the model."""
+        while not abandoned.is_set():
+            try:
+                return handoff.put(item, timeout=0.1)
+            except queue.Full:
+                pass
 
     def work():
         try:
-            handoff.put(generate.run(
+            hand_over(generate.run(
                 loaded, request, on_step, stop=stop,
-                on_preview=lambda image, done, total: handoff.put(Preview(image, done, total))))
+                on_preview=lambda image, done, total: hand_over(Preview(image, done, total))))
         except Exception as e:  # noqa: BLE001 -- handed to the consumer, raised there
-            handoff.put(e)
+            hand_over(e)
 
     # copy_context: the run reports progress through the caller's context (gradio's Progress).
     worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True)
@@ -51,9 +61,7 @@ def stream(loaded, request: Text2Image, on_step: generate.OnStep | None = None,
             if isinstance(item, Result):
                 return
     finally:
+        # Never wait for the worker here: gradio closes an abandoned generator on its event
+        # loop. The worker sees the flag at its next step and releases the model.
         stop.set()
-        while worker.is_alive():  # unblock its last hand-over; it stops at the next step
-            try:
-                handoff.get(timeout=0.1)
-            except queue.Empty:
-                pass
+        abandoned.set()

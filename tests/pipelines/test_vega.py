@@ -3,6 +3,7 @@
 
 import shutil
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -97,11 +98,43 @@ def test_stopping_ends_the_run_early_and_frees_the_model(vega):
     assert generate.run(vega, request(steps=2)).image.size == (512, 512)
 
 
-def test_a_consumer_that_goes_away_frees_the_model(vega):
-    run = stream.stream(vega, request(steps=8))
+def test_a_consumer_that_goes_away_frees_the_model_without_waiting_for_it(vega):
+    gate = threading.Event()  # holds the run inside its second step
+    run = stream.stream(vega, request(steps=8),
+                        on_step=lambda done, total: done < 2 or gate.wait(timeout=60))
     next(run)
+    # gradio closes an abandoned generator on its event loop: closing must not wait for a step.
+    closer = threading.Thread(target=run.close)
+    closer.start()
+    closer.join(timeout=30)
+    assert not closer.is_alive() and vega.lock.locked()  # closed while the step still runs
+    gate.set()
+    assert wait_for(lambda: not vega.lock.locked())  # the run ends at its next step
+    assert generate.run(vega, request(steps=2)).image.size == (512, 512)
+
+
+def test_runs_of_two_models_take_turns(vega, loaded):
+    """One run at a time, whatever the model: a run of another model waits for the lock."""
+    gate = threading.Event()
+    run = stream.stream(vega, request(steps=8),
+                        on_step=lambda done, total: done < 2 or gate.wait(timeout=60))
+    next(run)  # the Vega run holds the lock, inside its second step
+    other = threading.Thread(target=generate.run, args=(loaded, validate(Text2Image(
+        prompt="a fox", model_id=loaded.spec.id, width=256, height=256))))
+    other.start()
+    other.join(timeout=5)  # the tiny model's run takes well under a second alone
+    assert other.is_alive()
+    gate.set()
     run.close()
-    assert not vega.lock.locked()
+    other.join(timeout=60)
+    assert not other.is_alive()
+
+
+def wait_for(condition, timeout=60) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
 
 
 def test_without_the_fast_decoder_there_are_no_previews(models_dir, tmp_path):
