@@ -14,10 +14,12 @@ import threading
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import pandas as pd
+from PIL import Image
 
 from pipelines import catalogue, compare, generate, pngmeta, stream
-from pipelines.compiled import PRECISIONS, default_precision
+from pipelines.compiled import PRECISIONS, check_device, default_precision, openvino_devices
 from pipelines.realtime import NewestOnly
 from pipelines.registry import ModelNotAvailable, Registry, default_models_dir
 from pipelines.requests import (MAX_SEED, MAX_UPLOAD_BYTES, Image2Image, InvalidRequest, Result,
@@ -40,7 +42,9 @@ MAIN_MODELS = ("sdxl-turbo", "sdxl-base")
 VEGA_MODEL = "segmind-vegart"
 # Every event that generates shares this one concurrency group, one run at a time: on this
 # 2-core CPU two runs at once (even of two models) only split the cores, so both finish later
-# than one after the other would; queued users wait their turn instead.
+# than one after the other would; queued users wait their turn instead. (Real-time runs have
+# their own group, to supersede stale requests at once; the registry's run lock still makes
+# them take turns.)
 GENERATION = "generation"
 
 
@@ -216,15 +220,15 @@ def stream_request(registry: Registry, request: Text2Image, runs: Runs, session:
                    progress: gr.Progress):
     """Like run_request, but yields (image, seed, info) for each preview (multi-step runs where
     the fast decoder is exported), then for the result; the session's Stop button ends it."""
+    flag = runs.start(session)  # from here on, Stop counts: while loading too
     try:
         request = validate(request)
         progress(0, desc="Loading the model (first use downloads or compiles it)…")
         loaded = registry.get(request.model_id, request.variant,
                               download_progress=download_bar(progress))
-    except (InvalidRequest, ModelNotAvailable) as e:
-        raise user_error(e) from None
-    flag = runs.start(session)
-    try:
+        if flag.is_set():
+            yield gr.skip(), gr.skip(), "⏹ Stopped before the first step."
+            return
         for item in stream.stream(loaded, request, stop=flag,
                                   on_step=lambda done, total: progress((done, total),
                                                                        desc="Denoising")):
@@ -235,6 +239,8 @@ def stream_request(registry: Registry, request: Text2Image, runs: Runs, session:
                     gr.Warning(html.escape(warning))
                 pngmeta.tag(item, request)  # the PNG users download carries the settings
                 yield item.image, item.seed, describe(item)
+    except (InvalidRequest, ModelNotAvailable) as e:
+        raise user_error(e) from None
     except generate.Stopped as e:
         yield gr.skip(), gr.skip(), f"⏹ {e}"
     finally:
@@ -249,7 +255,8 @@ def stop_button(runs: Runs, api_name: str) -> gr.Button:
     def stop(http: gr.Request) -> None:
         runs.stop(http.session_hash)
 
-    button.click(stop, api_name=api_name, concurrency_limit=None)
+    # queue=False: a full queue must not refuse a Stop.
+    button.click(stop, api_name=api_name, queue=False)
     return button
 
 
@@ -338,7 +345,8 @@ GALLERY_SIZE = 24  # newest first; older images drop off
 
 def session_gallery(image: gr.Image) -> gr.Gallery:
     """This session's images: the gallery's value lives in the user's browser session, so
-    nothing is shared between users and nothing stays on the server."""
+    nothing is shared between users (the files gradio serves it from go after an hour: see
+    build_demo's delete_cache)."""
     gallery = gr.Gallery(label="This session's images", format="png", columns=6, height=200,
                          preview=False, elem_classes=["session-gallery"])
     image.change(add_to_gallery, inputs=[image, gallery], outputs=gallery,
@@ -349,8 +357,16 @@ def session_gallery(image: gr.Image) -> gr.Gallery:
 def add_to_gallery(image, gallery):
     if image is None or "seed" not in image.info:  # previews carry no settings: results only
         return gr.skip()
-    caption = f"seed {image.info['seed']}" if "seed" in image.info else None
+    caption = f"seed {image.info['seed']}"
+    if gallery and gallery[0][1] == caption and same_pixels(gallery[0][0], image):
+        return gr.skip()  # the image's change event can fire twice for one result
     return [(image, caption), *(gallery or [])][:GALLERY_SIZE]
+
+
+def same_pixels(path: str, image: Image.Image) -> bool:
+    with Image.open(path) as other:
+        return other.size == image.size and np.array_equal(np.asarray(other.convert("RGB")),
+                                                           np.asarray(image.convert("RGB")))
 
 
 def text_to_image_tab(registry: Registry, model_ids: list[str], runs: Runs) -> None:
@@ -378,9 +394,12 @@ def text_to_image_tab(registry: Registry, model_ids: list[str], runs: Runs) -> N
         with gr.Column():
             image, seed_used, info = result_outputs()
 
+    # queue=False on the events that only update controls: a full queue must not refuse them.
     model.change(lambda m: model_settings(registry, m, "text2image"), inputs=model,
-                 outputs=[steps, guidance, negative, width, height, variant, fast_decoder])
-    guidance.change(show_negative_prompt, inputs=[model, guidance], outputs=negative)
+                 outputs=[steps, guidance, negative, width, height, variant, fast_decoder],
+                 queue=False)
+    guidance.change(show_negative_prompt, inputs=[model, guidance], outputs=negative,
+                    queue=False)
 
     def text_to_image(prompt, seed, randomize, steps, width, height, variant, fast_decoder=None,
                       model_id=model_ids[0], guidance=None, negative_prompt=None,
@@ -398,32 +417,37 @@ def text_to_image_tab(registry: Registry, model_ids: list[str], runs: Runs) -> N
           outputs=[image, seed_used, info], api_name="text_to_image",
           concurrency_id=GENERATION, concurrency_limit=1)
     realtime_events(registry, model, realtime, prompt, seed, steps, width, height, variant,
-                    fast_decoder, outputs=[image, seed_used, info])
+                    fast_decoder, guidance, negative, outputs=[image, seed_used, info])
 
 
 def realtime_events(registry: Registry, model: gr.Radio, enabled: gr.Checkbox, prompt: gr.Textbox,
-                    seed, steps, width, height, variant, fast_decoder, outputs: list) -> None:
+                    seed, steps, width, height, variant, fast_decoder, guidance, negative,
+                    outputs: list) -> None:
     """Real-time mode: typing (or moving a slider) generates. In the browser, always_last keeps
     at most one event pending, with the latest text; gradio has no debounce option, and a timer
     would add its delay to every image, so the time of a run is the debounce. On the server,
     NewestOnly holds each session to one run and one waiting, for API clients too. Its own
     unlimited concurrency group lets a request arrive (and supersede the waiting one) at once;
-    generations still take turns on the model's lock."""
+    its runs still take turns with every other generation on the registry's run lock."""
     newest = NewestOnly()
 
     def generate_now(enabled, prompt, seed, steps, width, height, variant, fast_decoder, model_id,
-                     request: gr.Request, progress=gr.Progress()):
+                     guidance=None, negative_prompt=None, request: gr.Request = None,
+                     progress=gr.Progress()):
         if not enabled or not prompt.strip():
             return gr.skip()
         text_request = Text2Image(prompt=prompt, model_id=model_id, variant=variant, seed=seed,
                                   steps=steps, width=width, height=height,
-                                  fast_decoder=fast_decoder)
+                                  fast_decoder=fast_decoder, guidance=guidance,
+                                  negative_prompt=negative_prompt)
         result = newest.run(request.session_hash,
                             lambda: run_request(registry, text_request, progress))
         return gr.skip() if result is None else (result.image, result.seed, describe(result))
 
-    gr.on([prompt.input, steps.release, width.release, height.release], generate_now,
-          inputs=[enabled, prompt, seed, steps, width, height, variant, fast_decoder, model],
+    gr.on([prompt.input, steps.release, width.release, height.release, guidance.release],
+          generate_now,
+          inputs=[enabled, prompt, seed, steps, width, height, variant, fast_decoder, model,
+                  guidance, negative],
           outputs=outputs, api_name="realtime", trigger_mode="always_last",
           concurrency_id="realtime", concurrency_limit=None, show_progress="minimal")
 
@@ -451,9 +475,12 @@ def image_to_image_tab(registry: Registry, model_ids: list[str], runs: Runs) -> 
         with gr.Column():
             image, seed_used, info = result_outputs()
 
+    # queue=False on the events that only update controls: a full queue must not refuse them.
     model.change(lambda m: model_settings(registry, m, "image2image"), inputs=model,
-                 outputs=[steps, guidance, negative, strength, source, variant, fast_decoder])
-    guidance.change(show_negative_prompt, inputs=[model, guidance], outputs=negative)
+                 outputs=[steps, guidance, negative, strength, source, variant, fast_decoder],
+                 queue=False)
+    guidance.change(show_negative_prompt, inputs=[model, guidance], outputs=negative,
+                    queue=False)
 
     def image_to_image(path, prompt, strength, steps, seed, randomize, variant, fast_decoder=None,
                        model_id=model_ids[0], guidance=None, negative_prompt=None,
@@ -524,7 +551,7 @@ def comparison_tab(registry: Registry, model_id: str) -> None:
     spec = catalogue.get(model_id)
     missing = [v for v in compare.VARIANTS if not registry.available(model_id, v)]
     if missing:
-        gr.Markdown(f"To compare, export the missing variant: "
+        gr.Markdown("To compare, export the missing variant: "
                     + " and ".join(f"`{catalogue.export_command(model_id, v)}`" for v in missing)
                     + ", then restart the app.", elem_id="compare-missing")
     with gr.Row():
@@ -583,7 +610,8 @@ def vega_common_controls(spec):
     negative = negative_prompt_box(spec)
     steps = range_slider("Steps", spec.steps)
     guidance = guidance_slider(spec)
-    guidance.change(lambda g: show_negative_prompt(spec.id, g), inputs=guidance, outputs=negative)
+    guidance.change(lambda g: show_negative_prompt(spec.id, g), inputs=guidance, outputs=negative,
+                    queue=False)
     return negative, steps, guidance
 
 
@@ -715,7 +743,9 @@ def build_demo(registry: Registry | None = None, queue_size: int | None = None) 
     model_ids = served_models(registry)
     vega = served_models(registry, (VEGA_MODEL,))[0]
     runs = Runs()
-    with gr.Blocks(title="turbo-studio") as demo:
+    # delete_cache: results and previews are written to gradio's cache folder; drop files
+    # older than an hour, every hour, so a long-running server does not fill its disk.
+    with gr.Blocks(title="turbo-studio", delete_cache=(3600, 3600)) as demo:
         header(registry, model_ids)
         with gr.Tab("Text-to-Image"):
             text_to_image_tab(registry, model_ids, runs)
@@ -730,25 +760,6 @@ def build_demo(registry: Registry | None = None, queue_size: int | None = None) 
     return demo.queue(max_size=queue_size, api_open=False)
 
 
-def openvino_devices() -> list[str]:
-    """The devices OpenVINO finds on this machine, e.g. ['CPU', 'GPU.0', 'NPU']."""
-    import openvino as ov
-
-    return ov.Core().available_devices
-
-
-def check_device(device: str) -> str | None:
-    """None if OpenVINO can run on `device` here, else why not. AUTO (OpenVINO picks) always can;
-    GPU matches GPU.0, GPU.1, ..."""
-    name = device.upper()
-    if name.split(":")[0] in ("AUTO", "MULTI", "HETERO"):
-        return None
-    found = openvino_devices()
-    if any(d == name or d.split(".")[0] == name for d in found):
-        return None
-    return f"OpenVINO sees no {device} device here; it sees: {', '.join(found)} (and AUTO)."
-
-
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -761,7 +772,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     default_host = "0.0.0.0" if env("SPACE_ID") else "127.0.0.1"
     parser = argparse.ArgumentParser(description="turbo-studio web app")
     parser.add_argument("--host", default=env("TURBO_HOST", default_host))
-    parser.add_argument("--port", type=int, default=int(env("TURBO_PORT", 7860)))
+    # String defaults: argparse converts them with `type`, so a bad TURBO_* value gets its
+    # usage message too.
+    parser.add_argument("--port", type=int, default=env("TURBO_PORT", "7860"))
     parser.add_argument("--share", action="store_true", default=_env_flag("TURBO_SHARE"),
                         help="public gradio.live link (TURBO_SHARE=1)")
     parser.add_argument("--auth", default=env("TURBO_AUTH"), metavar="USER:PASS")
@@ -771,7 +784,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="OpenVINO device: CPU, GPU, NPU or AUTO (default %(default)s)")
     parser.add_argument("--models-dir", type=Path, default=default_models_dir(),
                         help="exported models (TURBO_MODELS_DIR; default %(default)s)")
-    parser.add_argument("--queue-size", type=int, default=int(env("TURBO_QUEUE_SIZE", 16)),
+    parser.add_argument("--queue-size", type=int, default=env("TURBO_QUEUE_SIZE", "16"),
                         help="waiting requests before users are told to retry")
     parser.add_argument("--ram-budget-gb", type=float, default=env("TURBO_RAM_BUDGET_GB"),
                         help="RAM for loaded models (default: 3/4 of this machine's)")
@@ -779,6 +792,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="OpenVINO inference precision (TURBO_PRECISION; default %(default)s: "
                              "bf16 where the CPU has it, else f32)")
     args = parser.parse_args(argv)
+    if args.precision not in PRECISIONS:  # choices skips the default (TURBO_PRECISION)
+        parser.error(f"--precision (TURBO_PRECISION) {args.precision!r}: choose one of "
+                     f"{', '.join(PRECISIONS)}")
+    if args.queue_size < 1:
+        parser.error("--queue-size (TURBO_QUEUE_SIZE) must be at least 1")
     if args.auth and ":" not in args.auth:
         parser.error("--auth takes USER:PASS")
     if args.share and not args.auth and not args.share_without_auth:

@@ -75,8 +75,11 @@ def generate(args) -> int:
     from tqdm import tqdm
 
     from pipelines import generate as runner
+    from pipelines.compiled import check_device
     from pipelines.registry import Registry
 
+    if (problem := check_device(args.device)) is not None:
+        raise InvalidRequest(f"--device {args.device}: {problem}")
     registry = Registry(args.models_dir, device=args.device.upper())
     print(f"Loading {request.model_id} ({request.variant}); the first load compiles it…",
           file=sys.stderr)

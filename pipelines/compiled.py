@@ -179,3 +179,20 @@ def cache_blobs(cache_dir: Path | None) -> dict[str, int]:
     if cache_dir is None or not cache_dir.is_dir():
         return {}
     return {path.name: path.stat().st_mtime_ns for path in cache_dir.glob("*.blob")}
+
+
+def openvino_devices() -> list[str]:
+    """The devices OpenVINO finds on this machine, e.g. ['CPU', 'GPU.0', 'NPU']."""
+    return ov.Core().available_devices
+
+
+def check_device(device: str) -> str | None:
+    """None if OpenVINO can run on `device` here, else why not. AUTO (OpenVINO picks) always can;
+    GPU matches GPU.0, GPU.1, ..."""
+    name = device.upper()
+    if name.split(":")[0] in ("AUTO", "MULTI", "HETERO"):
+        return None
+    found = openvino_devices()
+    if any(d == name or d.split(".")[0] == name for d in found):
+        return None
+    return f"OpenVINO sees no {device} device here; it sees: {', '.join(found)} (and AUTO)."

@@ -161,3 +161,27 @@ def test_the_fast_decoder_choice_reaches_the_pipeline(client):
     path, _, info = client.predict(handle_file(EXAMPLE), "a castle", 0.5, 2, 3, False, "fp16",
                                    False, api_name="/image_to_image")
     assert Image.open(path).size == (512, 512) and "decoder (full VAE)" in info
+
+
+def test_the_gallery_adds_each_result_once(tmp_path):
+    def result(seed, shade):
+        image = Image.new("RGB", (64, 64), (shade, 0, 0))
+        image.info["seed"] = str(seed)
+        return image
+
+    def shown(gallery):  # the gallery hands its images back as files
+        for index, (image, caption) in enumerate(gallery):
+            if isinstance(image, Image.Image):
+                path = tmp_path / f"{index}-{len(list(tmp_path.iterdir()))}.png"
+                image.save(path)
+                image = str(path)
+            yield image, caption
+
+    gallery = app.add_to_gallery(result(1, 10), None)
+    assert [caption for _, caption in gallery] == ["seed 1"]
+    again = app.add_to_gallery(result(1, 10), list(shown(gallery)))
+    assert again is not None and not isinstance(again, list)  # the same result twice: skipped
+    gallery = app.add_to_gallery(result(1, 99), list(shown(gallery)))  # same seed, new pixels
+    assert [caption for _, caption in gallery] == ["seed 1", "seed 1"]
+    preview = Image.new("RGB", (64, 64))  # no settings: a preview, never kept
+    assert not isinstance(app.add_to_gallery(preview, list(shown(gallery))), list)

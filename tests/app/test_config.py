@@ -10,7 +10,7 @@ import app
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_VARS = ("TURBO_HOST", "TURBO_PORT", "TURBO_SHARE", "TURBO_AUTH", "TURBO_DEVICE",
-            "TURBO_QUEUE_SIZE", "TURBO_RAM_BUDGET_GB", "SPACE_ID")
+            "TURBO_QUEUE_SIZE", "TURBO_RAM_BUDGET_GB", "TURBO_PRECISION", "SPACE_ID")
 
 
 @pytest.fixture
@@ -60,6 +60,19 @@ def test_an_unknown_device_stops_the_start_with_what_openvino_sees(clean_env, ca
     assert stopped.value.code == 2
     error = capsys.readouterr().err
     assert "--device QPU" in error and "it sees: CPU" in error
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("TURBO_PRECISION", "fp8", "--precision (TURBO_PRECISION) 'fp8': choose one of"),
+    ("TURBO_PORT", "http", "argument --port: invalid int value: 'http'"),
+    ("TURBO_QUEUE_SIZE", "0", "--queue-size (TURBO_QUEUE_SIZE) must be at least 1"),
+])
+def test_a_bad_environment_value_stops_the_start_with_a_message(clean_env, capsys, name, value,
+                                                                message):
+    clean_env.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        app.parse_args([])
+    assert stopped.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_app_py_with_an_unknown_device_exits_with_a_message(clean_env):

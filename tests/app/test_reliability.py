@@ -14,7 +14,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app
-from pipelines.requests import MAX_UPLOAD_BYTES
+from pipelines.requests import MAX_UPLOAD_BYTES, Text2Image
 
 JOB_TIMEOUT = 120  # seconds; a stand-in request takes well under one
 
@@ -53,6 +53,11 @@ def test_a_full_queue_answers_busy_and_the_app_recovers(registry):
             deadline = time.monotonic() + JOB_TIMEOUT
             while sum(job.done() for job in jobs) < 5 and time.monotonic() < deadline:
                 time.sleep(0.1)
+            # Another user's Stop skips the full queue, as the page sends it (gradio_client
+            # always joins the queue).
+            stop = httpx.post(f"{demo.local_url}gradio_api/run/stop", timeout=30,
+                              json={"data": [], "session_hash": "another-user"})
+            assert stop.status_code == 200, stop.text
         refused, served = [], []
         for job in jobs:
             try:
@@ -102,3 +107,21 @@ def test_rest_routes_cannot_skip_the_queue(app_url):
                           json={"data": ["a cat", 1, False, 1, 256, 256]}, timeout=30)
     assert response.status_code >= 400
     assert not os.environ.get("GRADIO_ALLOWED_PATHS")
+
+
+def test_stop_pressed_while_the_model_loads_is_not_lost(registry):
+    runs, session = app.Runs(), "a-session"
+
+    class StopWhileLoading:  # the user presses Stop during the first load
+        def get(self, *args, **kwargs):
+            runs.stop(session)
+            return registry.get(*args, **kwargs)
+
+    request = Text2Image(prompt="a red fox", model_id="tiny", seed=1, width=256, height=256)
+    outputs = list(app.stream_request(StopWhileLoading(), request, runs, session,
+                                      progress=lambda *args, **kwargs: None))
+    assert len(outputs) == 1 and outputs[0][2].startswith("⏹ Stopped before the first step")
+    # The flag went with the run: the session's next run goes through.
+    *_, (image, seed, _) = app.stream_request(registry, request, runs, session,
+                                              progress=lambda *args, **kwargs: None)
+    assert image.size == (256, 256) and seed == 1

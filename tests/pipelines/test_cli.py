@@ -60,6 +60,7 @@ def test_image_to_image_with_the_full_decoder(tmp_path):
     (["generate", "a fox", "--model", "tiny", "--image", __file__], "not an image"),
     (["generate", "a fox", "--model", "tiny", "--strength", "0.5"], "give --image"),
     (["generate", "a fox", "--model", "tiny", "-o", "/no/such/folder/x.png"], "not a folder"),
+    (["generate", "a fox", "--model", "tiny", "--device", "QPU"], "OpenVINO sees no QPU device"),
 ])
 def test_bad_input_exits_2_with_a_message(args, message):
     done = cli(*args)
