@@ -104,8 +104,10 @@ def _export(args):
     if not (args.taesd and fast_decoder):
         return
     registry = Registry(args.models_dir)
-    for variant in dict.fromkeys(("fp16", args.variant)):  # INT8 models get an INT8 TAESD too
-        if not registry.has_autoencoder(fast_decoder, variant):
+    # INT8 models get an INT8 TAESD too; a Tiny Autoencoder has no int8-weights variant.
+    for variant in dict.fromkeys(("fp16", args.variant)):
+        if variant in catalogue.AUTOENCODER_VARIANTS and not registry.has_autoencoder(
+                fast_decoder, variant):
             yield f"{fast_decoder} ({variant})", export_autoencoder(
                 fast_decoder, args.models_dir, variant=variant, samples=args.samples)
 

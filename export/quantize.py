@@ -297,7 +297,8 @@ def quantize(fp16: Path, out: Path, spec: ModelSpec, *, method: str = "full",
             "text_encoders": "int8 weights" if compress_text_encoders else "fp16",
             "collect_seconds": round(collected, 1),
             "quantize_seconds": round(time.perf_counter() - start - collected, 1),
-            # The process's peak so far (Linux reports KiB): what the export needed in RAM.
+            # The process's peak so far, in GiB (Linux reports KiB): what this export command
+            # needed in RAM, the FP16 export included when the same command ran it first.
             "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         }
     }

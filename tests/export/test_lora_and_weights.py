@@ -65,6 +65,18 @@ def test_int8_weights_variant_generates(compressed):
     assert result.image.size == (512, 512) and np.asarray(result.image).std() > 0
 
 
+def test_int8_weights_with_taesd_adds_the_fp16_tiny_autoencoder_only(compressed):
+    """A Tiny Autoencoder has fp16 and int8 variants, not int8-weights: --taesd exports the
+    fp16 one and the command succeeds."""
+    from export.__main__ import main
+
+    assert main(["tiny-base", "--variant", "int8-weights", "--taesd",
+                 "--models-dir", str(compressed)]) == 0
+    registry = Registry(compressed)
+    assert registry.has_autoencoder("tiny-taesd", "fp16")
+    assert not registry.has_autoencoder("tiny-taesd", "int8")
+
+
 @pytest.mark.parametrize("model, variant, repo", [
     ("segmind-vegart", "fp16", "segmind/Segmind-Vega"),
     ("segmind-vegart", "int8", "segmind/Segmind-Vega"),
