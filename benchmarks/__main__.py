@@ -27,8 +27,7 @@ from pathlib import Path
 
 from benchmarks import floor, folders as folders_module, machine, report
 from benchmarks.int8_unet import RESULTS, run_measured
-from benchmarks.runners import CONFIGS, WORKLOADS, load
-from pipelines.registry import Registry
+from benchmarks.runners import CONFIGS, WORKLOADS, cache_dir, load
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,13 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         for config in configs:
             print(f"[bench] round {round_ + 1}: {config.key} — {config.label}", flush=True)
             if round_ == 0 and config.runtime == "turbo":  # a true first start: no compile cache
-                shutil.rmtree(Registry(folders.models_dir).cache_dir, ignore_errors=True)
+                shutil.rmtree(cache_dir(config, folders), ignore_errors=True)
             runs[config.key].append(_run_config(config, folders, workloads, args.repeats, args))
     for config in configs:  # then each of ours starts once more, now from the compile cache
         if config.runtime == "turbo" and "workloads" in runs[config.key][0]:
             print(f"[bench] cached start: {config.key}", flush=True)
             cached = _run_config(config, folders, ["W1"], 0, args)
-            if "load_seconds" in cached:
+            if cached.get("from_cache"):  # a start that compiled anything is not a cached one
                 runs[config.key][0]["cached_cold_start_seconds"] = (
                     cached["load_seconds"] + cached["first_call_seconds"])
     results = _summarise(configs, workloads, runs, peaks, folders, args)
@@ -101,8 +100,8 @@ def _run_config(config, folders, workloads, repeats, args) -> dict:
 def _missing(config, folders) -> str | None:
     if not folders.has(config.variant):
         base = config.variant.partition("+")[0]
-        return (f"no {base} folder in {folders.root} (full INT8 of the full-size UNet does not "
-                f"fit in 24 GB of RAM yet; see README)" if base == "int8" else f"no {base} folder")
+        return (f"no {base} folder in {folders.root} (python -m benchmarks.int8_unet exports "
+                f"it; see README)" if base == "int8" else f"no {base} folder")
     if config.runtime == "genai":
         try:
             import openvino_genai  # noqa: F401
@@ -123,7 +122,8 @@ def _child(argv: list[str]) -> int:
     folders = folders_module.existing(args.quick)
     start = time.perf_counter()
     runner = load(CONFIGS[args.config], folders)
-    result = {"load_seconds": time.perf_counter() - start, "workloads": {}}
+    result = {"load_seconds": time.perf_counter() - start, "workloads": {},
+              "from_cache": getattr(runner, "from_cache", None)}
     for key in args.workloads.split(","):
         warm_up = runner(WORKLOADS[key])
         result.setdefault("first_call_seconds", warm_up["total"])  # the first image ever

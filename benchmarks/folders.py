@@ -92,20 +92,23 @@ def _export_tiny(folders: Folders, needs: set[str]) -> None:
 
 
 def _weight_compressed(folders: Folders) -> None:
-    """fp16's folder with an INT8 weight-compressed UNet (nncf.compress_weights, data-free):
-    FastSD CPU's INT8 models are made this way, and it fits in memory where full INT8 does not."""
+    """fp16's folder with an INT8 weight-compressed UNet (nncf.compress_weights, data-free), the
+    way FastSD CPU's INT8 models are made: the UNet only, as (b) runs it."""
     out = folders.root / "int8-weights"
     if (out / "model_index.json").is_file():
         return
     fp16 = folders.root / "fp16"
-    unet = out / "unet"
-    unet.mkdir(parents=True, exist_ok=True)
+    staged = out.with_name(out.name + ".tmp")  # renamed once complete: a stopped build
+    shutil.rmtree(staged, ignore_errors=True)  # never leaves a folder that looks done
+    unet = staged / "unet"
+    unet.mkdir(parents=True)
     _run_child("_compress", str(fp16 / "unet" / "openvino_model.xml"),
                str(unet / "openvino_model.xml"))
     shutil.copy2(fp16 / "unet" / "config.json", unet / "config.json")
     for entry in fp16.iterdir():
         if entry.name not in ("unet", "manifest.json"):
-            (out / entry.name).symlink_to(entry.resolve())
+            (staged / entry.name).symlink_to(entry.resolve())
+    staged.rename(out)
 
 
 def _view(view: Path, folder: Path, replace: dict[str, Path]) -> Path:
