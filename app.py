@@ -364,9 +364,12 @@ def add_to_gallery(image, gallery):
 
 
 def same_pixels(path: str, image: Image.Image) -> bool:
-    with Image.open(path) as other:
-        return other.size == image.size and np.array_equal(np.asarray(other.convert("RGB")),
-                                                           np.asarray(image.convert("RGB")))
+    try:
+        with Image.open(path) as other:
+            return other.size == image.size and np.array_equal(
+                np.asarray(other.convert("RGB")), np.asarray(image.convert("RGB")))
+    except OSError:  # the gallery's file is gone (delete_cache): not the same result then
+        return False
 
 
 def text_to_image_tab(registry: Registry, model_ids: list[str], runs: Runs) -> None:
