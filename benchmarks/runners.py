@@ -223,7 +223,6 @@ def _turbo(config: Config, folders: Folders):
     registry = Registry(folders.models_dir, cache_dir=cache_dir(config, folders),
                         **dict(config.options))
     loaded = registry.get(folders.model_id, config.variant.partition("+")[0])
-    run_from_cache = loaded.from_cache
 
     def run(workload: Workload) -> dict:
         common = dict(prompt=PROMPT, model_id=folders.model_id, seed=SEED, steps=workload.steps,
@@ -237,7 +236,7 @@ def _turbo(config: Config, folders: Folders):
         # (an unchanged prompt skips the text encoders) would flatter us.
         loaded.embeddings.clear()
         return generate.run(loaded, validate(request)).timings
-    run.from_cache = run_from_cache  # whether this start compiled from the cache
+    run.from_cache = loaded.from_cache  # whether this start compiled from the cache
     return run
 
 
