@@ -345,8 +345,7 @@ GALLERY_SIZE = 24  # newest first; older images drop off
 
 def session_gallery(image: gr.Image) -> gr.Gallery:
     """This session's images: the gallery's value lives in the user's browser session, so
-    nothing is shared between users (the files gradio serves it from go after an hour: see
-    build_demo's delete_cache)."""
+    nothing is shared between users."""
     gallery = gr.Gallery(label="This session's images", format="png", columns=6, height=200,
                          preview=False, elem_classes=["session-gallery"])
     image.change(add_to_gallery, inputs=[image, gallery], outputs=gallery,
@@ -368,7 +367,7 @@ def same_pixels(path: str, image: Image.Image) -> bool:
         with Image.open(path) as other:
             return other.size == image.size and np.array_equal(
                 np.asarray(other.convert("RGB")), np.asarray(image.convert("RGB")))
-    except OSError:  # the gallery's file is gone (delete_cache): not the same result then
+    except OSError:  # the gallery's file is gone: not the same result then
         return False
 
 
@@ -746,9 +745,7 @@ def build_demo(registry: Registry | None = None, queue_size: int | None = None) 
     model_ids = served_models(registry)
     vega = served_models(registry, (VEGA_MODEL,))[0]
     runs = Runs()
-    # delete_cache: results and previews are written to gradio's cache folder; drop files
-    # older than an hour, every hour, so a long-running server does not fill its disk.
-    with gr.Blocks(title="turbo-studio", delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="turbo-studio") as demo:
         header(registry, model_ids)
         with gr.Tab("Text-to-Image"):
             text_to_image_tab(registry, model_ids, runs)
