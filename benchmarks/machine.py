@@ -14,7 +14,7 @@ def cpu() -> dict:
     without bf16 runs every part in f32, and INT8 without VNNI gains little)."""
     import openvino as ov
 
-    def get(key):
-        return ov.Core().get_property("CPU", key)
-    return {"name": get("FULL_DEVICE_NAME"), "capabilities": list(get("OPTIMIZATION_CAPABILITIES")),
-            "default_precision": get("INFERENCE_PRECISION_HINT").to_string()}
+    core = ov.Core()
+    return {"name": core.get_property("CPU", "FULL_DEVICE_NAME"),
+            "capabilities": list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")),
+            "default_precision": core.get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()}
