@@ -27,7 +27,7 @@ def yes_no(value: str | None, default: bool = False, name: str = "value") -> boo
         return default
     if text in YES + NO:
         return text in YES
-    raise InvalidSetting(f"{name}={value!r} is neither yes ({', '.join(YES)}) nor no "
+    raise InvalidSetting(f"{name} {value!r} is neither yes ({', '.join(YES)}) nor no "
                          f"({', '.join(NO)}).")
 
 
