@@ -1,10 +1,8 @@
-"""Session set-up: a private models folder holding the tiny stand-in, FP16 and INT8, exported
-once through the real optimum-intel and NNCF path, its Tiny Autoencoder (TAESD), FP16 and INT8,
-and the stand-ins of Segmind-VegaRT (its tiny LoRA fused) and SDXL base, FP16."""
+"""Session set-up. The stand-ins are built only when a test asks for them (the `models_dir`
+fixture): once per session, through the real optimum-intel and NNCF path, into a private
+folder. Tests that need no model (tests/pipelines/test_requests.py, say) run in seconds."""
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,33 +12,27 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
-INT8_SAMPLES = 4  # calibration samples: enough to exercise the path, quick on a tiny model
-
-
-def pytest_configure(config):
-    # Before collection: importing app builds `demo` from TURBO_MODELS_DIR (which must never be
-    # the user's own ./models) and lists the variants exported there.
-    folder = tempfile.mkdtemp(prefix="turbo-test-models-")
-    os.environ["TURBO_MODELS_DIR"] = folder
-    from export import export_autoencoder, export_model
-
-    export_model("tiny", "fp16", Path(folder))
-    export_model("tiny", "int8", Path(folder), samples=INT8_SAMPLES)
-    export_autoencoder("tiny-taesd", Path(folder))
-    export_autoencoder("tiny-taesd", Path(folder), variant="int8", samples=INT8_SAMPLES)
-    export_model("tiny-vega", "fp16", Path(folder))  # with its tiny LoRA fused
-    export_model("tiny-base", "fp16", Path(folder))
-
-
-def pytest_unconfigure(config):
-    shutil.rmtree(os.environ.pop("TURBO_MODELS_DIR"), ignore_errors=True)
+def pytest_addoption(parser):
+    parser.addoption("--screenshots", metavar="DIR",
+                     help="write the browser tests' screenshots here (to refresh "
+                          "assets/screenshots/, give that folder); default: a temporary folder")
+    parser.addoption("--stand-ins", metavar="DIR",
+                     help="keep the session's stand-ins in DIR and reuse those already there "
+                          "(faster reruns while developing); default: built afresh in a "
+                          "temporary folder")
 
 
 @pytest.fixture(scope="session")
-def models_dir():
-    """The session's models folder, with tiny/fp16, tiny/int8, tiny-taesd, tiny-taesd-int8,
-    tiny-vega/fp16 and tiny-base/fp16."""
-    return Path(os.environ["TURBO_MODELS_DIR"])
+def models_dir(request, tmp_path_factory):
+    """The session's models folder with every stand-in an offline first start builds: tiny
+    (fp16, int8), tiny-taesd (fp16, int8), tiny-vega (fp16, its tiny LoRA fused), tiny-base
+    (fp16)."""
+    from export import standins
+
+    kept = request.config.getoption("--stand-ins")
+    folder = Path(kept) if kept else tmp_path_factory.mktemp("models")
+    standins.build(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -57,9 +49,12 @@ def loaded(registry):
 
 @pytest.fixture(scope="session")
 def app_url(models_dir):
-    """The app's importable `demo`, launched in-process on a free loopback port."""
-    from app import LAUNCH_OPTIONS, demo
+    """The app as `python app.py --models-dir <the session's>` makes it, launched in-process on
+    a free loopback port."""
+    import app
+    from ui.demo import LAUNCH_OPTIONS
 
+    demo = app.create_demo(app.parse_settings(["--models-dir", str(models_dir)]))
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH_OPTIONS)
     yield demo.local_url
     demo.close()

@@ -9,8 +9,10 @@ from PIL import Image
 
 import app
 from pipelines.registry import Registry
+from ui import examples, results
+from ui.demo import MAIN_MODELS
 
-EXAMPLE = str(app.IMAGE_EXAMPLE)
+EXAMPLE = str(examples.IMAGE)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +90,7 @@ def test_a_real_exported_model_is_preferred_over_the_stand_in(tmp_path):
     for model in ("tiny", "sdxl-turbo"):
         (tmp_path / model / "fp16").mkdir(parents=True)
         (tmp_path / model / "fp16" / "model_index.json").write_text("{}")
-    assert app.serving_model(Registry(tmp_path)) == "sdxl-turbo"
+    assert Registry(tmp_path).served_models(MAIN_MODELS)[0] == "sdxl-turbo"
 
 
 @pytest.mark.parametrize("argv, ok", [
@@ -101,10 +103,10 @@ def test_a_real_exported_model_is_preferred_over_the_stand_in(tmp_path):
 def test_share_needs_auth(argv, ok, monkeypatch):
     monkeypatch.delenv("TURBO_AUTH", raising=False)
     if ok:
-        app.parse_args(argv)
+        app.parse_settings(argv)
     else:
         with pytest.raises(SystemExit):
-            app.parse_args(argv)
+            app.parse_settings(argv)
 
 
 def test_the_variant_choice_reaches_the_pipeline(client):
@@ -128,8 +130,8 @@ def test_an_unknown_variant_through_the_api_is_refused(client):
 def test_only_exported_variants_are_offered(models_dir, tmp_path):
     (tmp_path / "tiny" / "fp16").mkdir(parents=True)
     (tmp_path / "tiny" / "fp16" / "model_index.json").write_text("{}")
-    assert app.exported_variants(Registry(tmp_path), "tiny") == ["fp16"]
-    assert app.exported_variants(Registry(models_dir), "tiny") == ["fp16", "int8"]
+    assert Registry(tmp_path).exported_variants("tiny") == ["fp16"]
+    assert Registry(models_dir).exported_variants("tiny") == ["fp16", "int8"]
 
 
 def test_comparison_returns_both_images_and_every_figure(client):
@@ -177,11 +179,41 @@ def test_the_gallery_adds_each_result_once(tmp_path):
                 image = str(path)
             yield image, caption
 
-    gallery = app.add_to_gallery(result(1, 10), None)
+    gallery = results.add_to_gallery(result(1, 10), None)
     assert [caption for _, caption in gallery] == ["seed 1"]
-    again = app.add_to_gallery(result(1, 10), list(shown(gallery)))
+    again = results.add_to_gallery(result(1, 10), list(shown(gallery)))
     assert again is not None and not isinstance(again, list)  # the same result twice: skipped
-    gallery = app.add_to_gallery(result(1, 99), list(shown(gallery)))  # same seed, new pixels
+    gallery = results.add_to_gallery(result(1, 99), list(shown(gallery)))  # same seed, new pixels
     assert [caption for _, caption in gallery] == ["seed 1", "seed 1"]
     preview = Image.new("RGB", (64, 64))  # no settings: a preview, never kept
-    assert not isinstance(app.add_to_gallery(preview, list(shown(gallery))), list)
+    assert not isinstance(results.add_to_gallery(preview, list(shown(gallery))), list)
+
+
+# Every endpoint and its parameters, in order: positional gradio_client calls depend on them.
+# New parameters go at the end.
+API = {
+    "/text_to_image": ["prompt", "seed", "randomize", "steps", "width", "height", "variant",
+                       "fast_decoder", "model_id", "guidance", "negative_prompt"],
+    "/image_to_image": ["image", "prompt", "strength", "steps", "seed", "randomize", "variant",
+                        "fast_decoder", "model_id", "guidance", "negative_prompt", "size"],
+    "/realtime": ["enabled", "prompt", "seed", "steps", "width", "height", "variant",
+                  "fast_decoder", "model_id", "guidance", "negative_prompt"],
+    "/vega_text_to_image": ["prompt", "negative_prompt", "steps", "guidance", "width", "height",
+                            "seed", "randomize", "variant", "fast_decoder"],
+    "/vega_image_to_image": ["image", "prompt", "negative_prompt", "strength", "steps",
+                             "guidance", "size", "seed", "randomize", "variant", "fast_decoder"],
+    "/compare": ["prompt", "steps", "seed"],
+    "/stop": [], "/stop_image_to_image": [], "/vega_stop": [], "/vega_stop_image_to_image": [],
+}
+
+
+def test_the_api_keeps_its_endpoints_and_parameter_order(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {name: [p["parameter_name"] for p in endpoint["parameters"]]
+            for name, endpoint in endpoints.items()} == API
+
+
+def test_image_to_image_in_the_main_tab_takes_a_size(client):
+    path, _, _ = client.predict(handle_file(EXAMPLE), "a castle", 0.5, 2, 3, False, "fp16", True,
+                                "tiny", 0.0, "", 384, api_name="/image_to_image")
+    assert Image.open(path).size == (384, 384)

@@ -5,8 +5,9 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-import app
 from pipelines import pngmeta
+from ui import examples
+from ui.results import GALLERY_SIZE, add_to_gallery
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def test_a_random_seed_is_recorded_as_the_seed_used(client):
 
 
 def test_the_image_to_image_png_records_the_strength_and_raised_steps(client):
-    path, _, _ = client.predict(handle_file(str(app.IMAGE_EXAMPLE)), "a castle", 0.5, 1, 4,
+    path, _, _ = client.predict(handle_file(str(examples.IMAGE)), "a castle", 0.5, 1, 4,
                                 False, api_name="/image_to_image")
     chunks = pngmeta.read(path)
     assert (chunks["strength"], chunks["steps"], chunks["seed"]) == ("0.5", "2", "4")
@@ -46,9 +47,9 @@ def test_the_gallery_adds_the_newest_image_first_and_stays_bounded():
         return picture
 
     gallery = None
-    for seed in range(app.GALLERY_SIZE + 3):
-        gallery = app.add_to_gallery(image(seed), gallery)
-    assert len(gallery) == app.GALLERY_SIZE
+    for seed in range(GALLERY_SIZE + 3):
+        gallery = add_to_gallery(image(seed), gallery)
+    assert len(gallery) == GALLERY_SIZE
     newest, caption = gallery[0]
-    assert caption == f"seed {app.GALLERY_SIZE + 2}"
-    assert np.asarray(newest)[0, 0, 0] == app.GALLERY_SIZE + 2
+    assert caption == f"seed {GALLERY_SIZE + 2}"
+    assert np.asarray(newest)[0, 0, 0] == GALLERY_SIZE + 2

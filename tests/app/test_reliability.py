@@ -13,8 +13,10 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-import app
 from pipelines.requests import MAX_UPLOAD_BYTES, Text2Image
+from ui import examples
+from ui.demo import LAUNCH_OPTIONS, build_demo
+from ui.running import Runs, stream_request
 
 JOB_TIMEOUT = 120  # seconds; a stand-in request takes well under one
 
@@ -41,9 +43,9 @@ def test_eight_clients_five_requests_each_get_their_own_images(app_url):
 
 
 def test_a_full_queue_answers_busy_and_the_app_recovers(registry):
-    demo = app.build_demo(registry, queue_size=2)
+    demo = build_demo(registry, queue_size=2)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                **app.LAUNCH_OPTIONS)
+                **LAUNCH_OPTIONS)
     try:
         client = Client(demo.local_url, verbose=False)
         loaded = registry.get("tiny", "fp16")
@@ -74,8 +76,8 @@ def test_a_full_queue_answers_busy_and_the_app_recovers(registry):
 @pytest.mark.parametrize("path", [
     lambda models_dir: models_dir / "tiny" / "fp16" / "unet" / "openvino_model.xml",
     lambda models_dir: models_dir / "tiny" / "fp16" / "manifest.json",
-    lambda models_dir: app.ASSETS.parent / "app.py",
-    lambda models_dir: app.ASSETS.parent / ".env",
+    lambda models_dir: examples.ASSETS.parent / "app.py",
+    lambda models_dir: examples.ASSETS.parent / ".env",
     lambda models_dir: "/etc/passwd",
 ])
 def test_private_files_are_not_served(app_url, models_dir, path):
@@ -87,7 +89,7 @@ def test_private_files_are_not_served(app_url, models_dir, path):
 
 
 def test_assets_are_served(app_url):
-    response = httpx.get(f"{app_url}gradio_api/file={app.IMAGE_EXAMPLE}", timeout=30)
+    response = httpx.get(f"{app_url}gradio_api/file={examples.IMAGE}", timeout=30)
     assert response.status_code == 200 and response.content[:4] == b"\x89PNG"
 
 
@@ -110,7 +112,7 @@ def test_rest_routes_cannot_skip_the_queue(app_url):
 
 
 def test_stop_pressed_while_the_model_loads_is_not_lost(registry):
-    runs, session = app.Runs(), "a-session"
+    runs, session = Runs(), "a-session"
 
     class StopWhileLoading:  # the user presses Stop during the first load
         def get(self, *args, **kwargs):
@@ -118,10 +120,36 @@ def test_stop_pressed_while_the_model_loads_is_not_lost(registry):
             return registry.get(*args, **kwargs)
 
     request = Text2Image(prompt="a red fox", model_id="tiny", seed=1, width=256, height=256)
-    outputs = list(app.stream_request(StopWhileLoading(), request, runs, session,
+    outputs = list(stream_request(StopWhileLoading(), request, runs, session,
                                       progress=lambda *args, **kwargs: None))
     assert len(outputs) == 1 and outputs[0][2].startswith("⏹ Stopped before the first step")
     # The flag went with the run: the session's next run goes through.
-    *_, (image, seed, _) = app.stream_request(registry, request, runs, session,
+    *_, (image, seed, _) = stream_request(registry, request, runs, session,
                                               progress=lambda *args, **kwargs: None)
     assert image.size == (256, 256) and seed == 1
+
+
+def test_stop_stops_the_run_of_its_own_tab_only(registry):
+    """One browser session, two tabs: Stop in the Text-to-Image tab leaves the Segmind-VegaRT
+    run going; the VegaRT tab's own Stop ends it."""
+    demo = build_demo(registry)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH_OPTIONS)
+    try:
+        client = Client(demo.local_url, verbose=False)  # one client: one session
+        loaded = registry.get("tiny-vega", "fp16")
+
+        def vega_run_stopped_by(stop_api: str) -> str:
+            with loaded.lock:  # the run waits for the model, its Stop flag already set up
+                job = client.submit("a red fox", "", 3, 1.0, 512, 512, 4, False, "fp16", True,
+                                    api_name="/vega_text_to_image")
+                deadline = time.monotonic() + JOB_TIMEOUT
+                while "Loading" not in str(job.status().progress_data) and \
+                        time.monotonic() < deadline:
+                    time.sleep(0.05)
+                client.predict(api_name=stop_api)
+            return job.result(timeout=JOB_TIMEOUT)[2]
+
+        assert "in all" in vega_run_stopped_by("/stop")  # another tab's Stop: not this run
+        assert vega_run_stopped_by("/vega_stop").startswith("⏹ Stopped")
+    finally:
+        demo.close()

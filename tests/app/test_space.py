@@ -5,7 +5,6 @@ from pathlib import Path
 
 import yaml
 
-import app
 from pipelines import catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,14 +36,3 @@ def test_the_space_preloads_every_pre_exported_repo_of_the_catalogue():
     assert set(space["models"]) == set(sources) | set(catalogue.hub_repos()), \
         "README.md's front matter `models:` lists every Hub repo the catalogue uses"
 
-
-def test_a_space_caches_examples_lazily_unless_told_otherwise():
-    environ = {"SPACE_ID": "someone/turbo-studio"}
-    app.space_defaults(environ)
-    assert environ["GRADIO_CACHE_MODE"] == "lazy"
-    environ = {"SPACE_ID": "someone/turbo-studio", "GRADIO_CACHE_MODE": "eager"}
-    app.space_defaults(environ)
-    assert environ["GRADIO_CACHE_MODE"] == "eager"
-    environ = {}
-    app.space_defaults(environ)
-    assert environ == {}

@@ -1,15 +1,19 @@
 """The Segmind-VegaRT tab and the model choice of the main tabs, through gradio_client."""
 
+import gradio as gr
 import httpx
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-import app
 from pipelines import catalogue
+from ui import examples
+from ui.demo import MAIN_MODELS
+from ui.generation import model_settings
+from ui.results import add_to_gallery
 
-EXAMPLE = str(app.IMAGE_EXAMPLE)
+EXAMPLE = str(examples.IMAGE)
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +60,8 @@ def test_stop_with_nothing_running_is_harmless(client):
 
 
 def test_the_main_tabs_offer_sdxl_base_with_its_settings(client, registry):
-    assert app.served_models(registry) == ["tiny", "tiny-base"]
-    steps, guidance, negative, width, _, variant, _ = app.model_settings(
+    assert registry.served_models(MAIN_MODELS) == ["tiny", "tiny-base"]
+    steps, guidance, negative, width, _, variant, _ = model_settings(
         registry, "tiny-base", "text2image")
     spec = catalogue.get("tiny-base")
     assert (steps["minimum"], steps["maximum"], steps["value"]) == (20, 50, 25)
@@ -70,10 +74,10 @@ def test_the_main_tabs_offer_sdxl_base_with_its_settings(client, registry):
 
 
 def test_sdxl_turbo_settings_hide_guidance_and_the_negative_prompt(registry):
-    _, guidance, negative, *_ = app.model_settings(registry, "tiny", "image2image")
+    _, guidance, negative, *_ = model_settings(registry, "tiny", "image2image")
     assert not guidance["visible"] and not negative["visible"]
 
 
 def test_previews_stay_out_of_the_session_gallery():
     preview = Image.new("RGB", (8, 8))  # a preview carries no settings; a result has its seed
-    assert app.add_to_gallery(preview, None) == app.gr.skip()
+    assert add_to_gallery(preview, None) == gr.skip()

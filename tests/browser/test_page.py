@@ -3,10 +3,13 @@ launched in-process (conftest's `app_url`, serving the tiny random-weight stand-
 
 Skipped where playwright or /usr/bin/chromium is missing, except under CI (which installs both),
 where that fails instead so a broken setup cannot pass as a skip. Never downloads a browser.
-Screenshots of both tabs land in assets/screenshots/."""
+Screenshots of the tabs land in a temporary folder; `python -m pytest tests/browser
+--screenshots assets/screenshots` refreshes the README's."""
 
 import os
 import re
+import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,6 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_IMAGE = ROOT / "assets" / "examples" / "dusk-hills.png"
-SCREENSHOTS = ROOT / "assets" / "screenshots"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic"]
@@ -94,12 +96,19 @@ def natural_size(image) -> tuple[int, int]:
     return tuple(image.evaluate("img => [img.naturalWidth, img.naturalHeight]"))
 
 
-def screenshot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / name, full_page=True)
+@pytest.fixture(scope="session")
+def screenshots(request, tmp_path_factory) -> Path:
+    folder = request.config.getoption("--screenshots")
+    folder = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
-def test_text_to_image(page):
+def screenshot(page: Page, folder: Path, name: str) -> None:
+    page.screenshot(path=folder / name, full_page=True)
+
+
+def test_text_to_image(page, screenshots):
     expect(page.locator("#stand-in-banner")).to_be_visible()
     expect(page.locator("#stand-in-banner")).to_contain_text("random weights")
     expect(page.locator("#status")).to_contain_text("Serving")
@@ -110,10 +119,10 @@ def test_text_to_image(page):
 
     assert natural_size(image) == (512, 512)
     expect(panel.get_by_label("Seed used", exact=True)).not_to_have_value("")
-    screenshot(page, "text-to-image.png")
+    screenshot(page, screenshots, "text-to-image.png")
 
 
-def test_image_to_image(page):
+def test_image_to_image(page, screenshots):
     panel = open_tab(page, "Image-to-Image")
     source = block(panel, "Image (center-cropped")
     source.locator("input[type=file]").set_input_files(EXAMPLE_IMAGE)
@@ -123,7 +132,7 @@ def test_image_to_image(page):
     image, _ = generate_and_wait(panel)
 
     assert natural_size(image) == (512, 512)
-    screenshot(page, "image-to-image.png")
+    screenshot(page, screenshots, "image-to-image.png")
 
 
 def test_empty_prompt_shows_error(page):
@@ -135,7 +144,7 @@ def test_empty_prompt_shows_error(page):
     expect(block(panel, "Result").locator("img")).to_have_count(0)
 
 
-def test_fp16_vs_int8_side_by_side(page):
+def test_fp16_vs_int8_side_by_side(page, screenshots):
     panel = open_tab(page, "FP16 vs INT8")
     panel.get_by_role("button", name="Compare FP16 and INT8", exact=True).click()
     images = [block(panel, label).locator("img") for label in ("FP16", "INT8")]
@@ -148,7 +157,7 @@ def test_fp16_vs_int8_side_by_side(page):
     left, right = (image.bounding_box() for image in images)
     assert right["x"] > left["x"] + left["width"] / 2  # side by side, not stacked
     expect(panel.locator(".vega-embed, canvas, svg").first).to_be_visible()  # the bar chart
-    screenshot(page, "fp16-vs-int8.png")
+    screenshot(page, screenshots, "fp16-vs-int8.png")
 
 
 def test_the_session_gallery_holds_this_sessions_images_only(page, browser, app_url):
@@ -163,3 +172,63 @@ def test_the_session_gallery_holds_this_sessions_images_only(page, browser, app_
     expect(other.locator("#status")).to_be_visible(timeout=30_000)
     expect(other.locator(".session-gallery img")).to_have_count(0)
     other.context.close()
+
+
+def test_results_are_not_upload_targets(page):
+    for tab in ("Text-to-Image", "Image-to-Image"):
+        panel = open_tab(page, tab)
+        for label in ("Result", "This session's images"):
+            expect(block(panel, label).locator("input[type=file]")).to_have_count(0)
+            expect(block(panel, label)).not_to_contain_text("Drop Image Here")
+
+
+def test_a_first_start_shows_its_progress_and_offers_each_part_once_built(browser, models_dir,
+                                                                         tmp_path):
+    """The page is up while the stand-ins are built; each part appears without a restart.
+    The build's steps here copy the session's stand-ins, in the real build's order."""
+    from pipelines.registry import Registry
+    from ui.demo import LAUNCH_OPTIONS, build_demo
+    from ui.first_start import StandInBuild
+
+    empty = tmp_path / "models"
+    steps = [("Tiny stand-in (fp16)", "tiny/fp16"), ("Tiny TAESD stand-in (fp16)", "tiny-taesd"),
+             ("Tiny stand-in (int8)", "tiny/int8")]
+    gates = [threading.Event() for _ in steps]
+
+    def run(on_step):
+        for done, (name, part) in enumerate(steps):
+            on_step(done, len(steps), name)
+            assert gates[done].wait(120)
+            shutil.copytree(models_dir / part, empty / part)
+        on_step(len(steps), len(steps), "")
+
+    build = StandInBuild(run)
+    demo = build_demo(Registry(empty), build=build)
+    build.start()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH_OPTIONS)
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(demo.local_url)
+        progress = page.locator("#build-progress")
+        expect(progress).to_contain_text("step 1 of 3: Tiny stand-in (fp16)", timeout=30_000)
+        gates[0].set()
+        expect(progress).to_contain_text("step 2 of 3", timeout=30_000)
+        panel = open_tab(page, "Text-to-Image")
+        decoder = panel.get_by_role("checkbox", name=re.compile("^Fast decoder"))
+        expect(decoder).to_be_disabled()
+        int8 = panel.get_by_role("radio", name="int8", exact=True)
+        expect(int8).to_have_count(0)
+        for gate in gates[1:]:
+            gate.set()
+        expect(progress).to_contain_text("All 3", timeout=30_000)
+        expect(decoder).to_be_enabled(timeout=10_000)  # no reload, no restart
+        expect(int8).to_have_count(1, timeout=10_000)
+        panel.get_by_label("Prompt", exact=True).fill("a red fox")
+        image, timings = generate_and_wait(panel)
+        expect(timings).to_contain_text("Tiny TAESD stand-in")
+    finally:
+        for gate in gates:
+            gate.set()
+        context.close()
+        demo.close()

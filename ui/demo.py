@@ -1,0 +1,85 @@
+"""The app: header, the four tabs, the queue. `create_demo(settings)` is what app.py launches;
+`build_demo(registry)` is the same app on a registry of your own (tests)."""
+
+import gradio as gr
+
+from pipelines import catalogue
+from pipelines.registry import Registry
+from pipelines.requests import MAX_UPLOAD_BYTES
+from pipelines.settings import Settings
+from ui import examples, first_start
+from ui.compare import compare_tab, missing_note
+from ui.generation import refresh_exported
+from ui.header import header, status_line
+from ui.image_to_image import image_to_image_tab
+from ui.text_to_image import text_to_image_tab
+from ui.vega import vega_tab
+
+# For every launch, tests included: uploads are capped, and gradio serves no file of ours but
+# assets/ (never models/, .env or the compile cache).
+LAUNCH_OPTIONS = dict(max_file_size=MAX_UPLOAD_BYTES, allowed_paths=[str(examples.ASSETS)])
+# The models the Text-to-Image and Image-to-Image tabs offer (those exported here), and the one
+# the Segmind-VegaRT tab serves.
+MAIN_MODELS = ("sdxl-turbo", "sdxl-base")
+VEGA_MODELS = ("segmind-vegart",)
+
+
+def create_demo(settings: Settings) -> gr.Blocks:
+    """The app as the settings say; on a start that lacks stand-ins, they are built in the
+    background while the page is up."""
+    registry = Registry.from_settings(settings)
+    build = first_start.stand_in_build(registry.models_dir)
+    demo = build_demo(registry, settings.queue_size, build)
+    if build is not None:
+        build.start()
+    return demo
+
+
+def served(registry: Registry, candidates: tuple[str, ...], building: bool) -> list[str]:
+    """The real models exported here, else their stand-ins that are; while the stand-ins are
+    being built, every one of them, so that each is offered as soon as it is built."""
+    models = registry.served_models(candidates)
+    stand_ins = [catalogue.stand_in_for(m) for m in candidates]
+    if not models or building and all(catalogue.get(m).stand_in for m in models):
+        return stand_ins
+    return models
+
+
+def build_demo(registry: Registry, queue_size: int = Settings.queue_size,
+               build: first_start.StandInBuild | None = None) -> gr.Blocks:
+    """queue_size bounds the waiting requests: past it users are told the app is busy instead
+    of piling up work."""
+    model_ids = served(registry, MAIN_MODELS, build is not None)
+    vega = served(registry, VEGA_MODELS, build is not None)[0]
+    compared = next((m for m in model_ids if "int8" in catalogue.get(m).variants), model_ids[0])
+    with gr.Blocks(title="turbo-studio") as demo:
+        status = header(registry, model_ids)
+        built = first_start.progress(build) if build is not None else None
+        with gr.Tab("Text-to-Image"):
+            tabs = [text_to_image_tab(registry, model_ids)]
+        with gr.Tab("Image-to-Image"):
+            tabs.append(image_to_image_tab(registry, model_ids))
+        with gr.Tab("Segmind-VegaRT"):
+            tabs += vega_tab(registry, vega)
+        with gr.Tab("FP16 vs INT8"):
+            compare_note = compare_tab(registry, compared)
+        triggers = [demo.load] + ([built.change] if built is not None else [])
+        _offer_what_is_exported(registry, triggers, tabs, status, model_ids, compare_note,
+                                compared)
+    # api_open=False: the REST routes cannot skip the queue (and its bound and per-model limit).
+    return demo.queue(max_size=queue_size, api_open=False)
+
+
+def _offer_what_is_exported(registry: Registry, triggers: list, tabs: list[dict],
+                            status: gr.Markdown, model_ids: list[str],
+                            compare_note: gr.Markdown, compared: str) -> None:
+    """On every page load, and each time a build step finishes: the variants and fast decoder
+    exported since the app started appear in every tab (no restart), and the status line and
+    the comparison tab's note say what is served now."""
+    for controls in tabs:
+        gr.on(triggers, lambda model_id, variant: refresh_exported(registry, model_id, variant),
+              inputs=[controls["model_id"], controls["variant"]],
+              outputs=[controls["variant"], controls["fast_decoder"]], queue=False,
+              api_visibility="private")
+    gr.on(triggers, lambda: (status_line(registry, model_ids), missing_note(registry, compared)),
+          outputs=[status, compare_note], queue=False, api_visibility="private")

@@ -1,0 +1,70 @@
+"""An offline first start: the page comes up at once while the stand-ins every tab needs (FP16,
+INT8, Tiny Autoencoder, the Vega and SDXL-base stand-ins) are built in the background; the page
+shows the progress, and each part is offered as soon as it is built."""
+
+import logging
+import threading
+from typing import Callable
+
+import gradio as gr
+
+OnStep = Callable[[int, int, str], None]  # (steps done, steps in all, the step starting now)
+log = logging.getLogger(__name__)
+
+
+class StandInBuild:
+    """One background build and its progress, for one app. `run(on_step)` does the work."""
+
+    def __init__(self, run: Callable[[OnStep], None]):
+        self._run = run
+        self.done, self.total, self.current = 0, 0, ""
+        self.error: Exception | None = None
+        self.finished = threading.Event()
+
+    def start(self) -> "StandInBuild":
+        threading.Thread(target=self._work, name="stand-in build", daemon=True).start()
+        return self
+
+    def _work(self) -> None:
+        try:
+            self._run(self._on_step)
+        except Exception as e:  # noqa: BLE001 -- shown in the page; the app serves what it has
+            log.exception("Building the stand-ins failed")
+            self.error = e
+        finally:
+            self.finished.set()
+
+    def _on_step(self, done: int, total: int, name: str) -> None:
+        self.done, self.total, self.current = done, total, name
+
+    def status(self) -> str:
+        if self.error is not None:
+            return (f"⚠ Building the stand-ins stopped at step {self.done + 1} of {self.total} "
+                    f"({self.current}): {type(self.error).__name__}: {self.error}. The app "
+                    f"serves what was built; `python -m export standins` tries again.")
+        if self.finished.is_set():
+            return f"✓ All {self.total} stand-in parts are built and offered."
+        return (f"⏳ First start: building the offline stand-ins, step {self.done + 1} of "
+                f"{max(self.total, 1)}: {self.current or 'starting'}… Each part is offered as "
+                f"soon as it is built.")
+
+
+def stand_in_build(models_dir) -> StandInBuild | None:
+    """A build of the stand-in parts missing from models_dir, or None when none is missing."""
+    from export import standins  # torch-heavy; only for a start that has something to build
+
+    if not standins.missing(models_dir):
+        return None
+    return StandInBuild(lambda on_step: standins.build(models_dir, on_step=on_step))
+
+
+def progress(build: StandInBuild) -> gr.Number:
+    """The build's progress line, refreshed every second until the build is over; returns a
+    hidden number (steps done) whose change event tells the tabs to offer what is new."""
+    note = gr.Markdown(build.status(), elem_id="build-progress")
+    done = gr.Number(build.done, visible=False)
+    timer = gr.Timer(1.0)
+    timer.tick(lambda: (build.status(), build.done + build.finished.is_set(),
+                        gr.Timer(active=not build.finished.is_set())),
+               outputs=[note, done, timer], queue=False, api_visibility="private")
+    return done

@@ -1,0 +1,148 @@
+"""The one builder of generation tabs: Text-to-Image, Image-to-Image and both halves of the
+Segmind-VegaRT tab. It lays out every control the catalogue gives a model (size, strength,
+guidance and negative prompt where the model uses them, steps, seed, variant, fast decoder),
+keeps them in step with the model chosen, and wires the tab's event function.
+
+A tab module writes that event function; its signature is the API: gradio names the endpoint's
+parameters after it, and the builder feeds each parameter from the control of the same name,
+in that order."""
+
+import inspect
+from typing import Callable
+
+import gradio as gr
+
+from pipelines import catalogue
+from pipelines.catalogue import ModelSpec, Range
+from pipelines.registry import Registry
+from ui import examples
+from ui.results import result_outputs
+from ui.running import GENERATION, Runs, stop_button
+from ui.widgets import (UploadImage, decoder_choice, decoder_state, guidance_slider, model_choice,
+                        negative_prompt_box, range_slider, seed_controls, slider_range,
+                        variant_choice, variant_state)
+
+TEXT2IMAGE, IMAGE2IMAGE = "text2image", "image2image"
+# The controls that follow the model chosen, in the order model_settings returns their updates.
+FOLLOWS_MODEL = {
+    TEXT2IMAGE: ("steps", "guidance", "negative_prompt", "width", "height", "variant",
+                 "fast_decoder"),
+    IMAGE2IMAGE: ("steps", "guidance", "negative_prompt", "strength", "size", "variant",
+                  "fast_decoder"),
+}
+# Parameters of an event function that gradio fills in itself.
+GRADIO_FILLS = ("http", "request", "progress")
+
+
+def steps_range(spec: ModelSpec, task: str) -> Range:
+    return spec.steps if task == TEXT2IMAGE else spec.img2img_steps
+
+
+def generation_tab(registry: Registry, model_ids: list[str], task: str, event: Callable,
+                   runs: Runs, stop_api: str, realtime: bool = False) -> dict:
+    """Build the tab's controls and result column, wire `event` (its name is the API name) to
+    the Generate button and Enter, and return the components by name (the event's parameter
+    names, plus "outputs" and "button")."""
+    spec = catalogue.get(model_ids[0])
+    controls = {}
+    with gr.Row():
+        with gr.Column():
+            controls.update(_inputs(registry, model_ids, task))
+            if realtime:
+                controls["enabled"] = gr.Checkbox(
+                    label="Real-time", value=False,
+                    info="Generate as you type, with the seed above kept fixed; the newest "
+                         "prompt replaces one still waiting")
+            with gr.Row():
+                controls["button"] = gr.Button("Generate", variant="primary")
+                stop_button(runs, stop_api)
+            _examples(task, controls)
+        with gr.Column():
+            controls["outputs"] = list(result_outputs())
+    _follow_model(registry, task, controls)
+    gr.on([controls["button"].click, controls["prompt"].submit], event,
+          inputs=inputs_of(event, controls), outputs=controls["outputs"],
+          api_name=event.__name__, concurrency_id=GENERATION, concurrency_limit=1)
+    return controls
+
+
+def _inputs(registry: Registry, model_ids: list[str], task: str) -> dict:
+    """Every input control of a task, by the event parameter it feeds, in page order."""
+    spec = catalogue.get(model_ids[0])
+    controls = {"model_id": model_choice(model_ids)}
+    if task == IMAGE2IMAGE:
+        controls["image"] = UploadImage(label="Image (center-cropped to the size)",
+                                        type="filepath", sources=["upload", "clipboard"],
+                                        height=320)
+    controls["prompt"] = gr.Textbox(
+        label="Prompt", lines=2, autofocus=task == TEXT2IMAGE,
+        placeholder="Describe the image; Enter generates" if task == TEXT2IMAGE
+        else "What should it become?")
+    controls["negative_prompt"] = negative_prompt_box(spec)
+    if task == IMAGE2IMAGE:
+        controls["strength"] = range_slider("Strength (how much to change)", spec.strength)
+    controls["steps"] = range_slider("Steps", steps_range(spec, task))
+    controls["guidance"] = guidance_slider(spec)
+    if task == TEXT2IMAGE:
+        with gr.Row():
+            controls["width"] = range_slider("Width", spec.size)
+            controls["height"] = range_slider("Height", spec.size)
+    else:
+        controls["size"] = range_slider("Size", spec.size, info="Width and height of the result")
+    controls["seed"], controls["randomize"] = seed_controls()
+    controls["variant"] = variant_choice(registry, spec.id)
+    controls["fast_decoder"] = decoder_choice(registry, spec.id)
+    return controls
+
+
+def _examples(task: str, controls: dict) -> None:
+    if task == TEXT2IMAGE:
+        gr.Examples(examples.PROMPTS, inputs=[controls["prompt"]])
+    else:
+        gr.Examples([[str(examples.IMAGE), examples.IMAGE_PROMPT]],
+                    inputs=[controls["image"], controls["prompt"]])
+
+
+def _follow_model(registry: Registry, task: str, controls: dict) -> None:
+    """Choosing a model sets ranges, defaults and what is shown from the catalogue; the guidance
+    decides whether the negative prompt shows. queue=False: a full queue must not refuse them."""
+    model = controls["model_id"]
+    model.change(lambda m: model_settings(registry, m, task), inputs=model,
+                 outputs=[controls[name] for name in FOLLOWS_MODEL[task]], queue=False,
+                 api_visibility="private")
+    controls["guidance"].change(show_negative_prompt, inputs=[model, controls["guidance"]],
+                                outputs=controls["negative_prompt"], queue=False,
+                                api_visibility="private")
+
+
+def inputs_of(event: Callable, controls: dict) -> list:
+    """The controls feeding `event`, in the order of its parameters."""
+    return [controls[name] for name in inspect.signature(event).parameters
+            if name not in GRADIO_FILLS]
+
+
+def model_settings(registry: Registry, model_id: str, task: str) -> list:
+    """Updates for the controls that follow the model, in FOLLOWS_MODEL[task]'s order."""
+    spec = catalogue.get(model_id)
+    size = gr.update(**slider_range(spec.size))
+    updates = dict(
+        steps=gr.update(**slider_range(steps_range(spec, task))),
+        guidance=gr.update(**slider_range(spec.guidance), visible=spec.guidance.max > 0),
+        negative_prompt=gr.update(visible=spec.guided(spec.guidance.default)),
+        width=size, height=size, size=size,
+        strength=gr.update(**slider_range(spec.strength)),
+        variant=gr.update(**variant_state(registry, model_id)),
+        fast_decoder=gr.update(**decoder_state(registry, model_id)),
+    )
+    return [updates[name] for name in FOLLOWS_MODEL[task]]
+
+
+def show_negative_prompt(model_id: str, guidance) -> dict:
+    return gr.update(visible=catalogue.get(model_id).guided(guidance))
+
+
+def refresh_exported(registry: Registry, model_id: str, variant: str) -> tuple[dict, dict]:
+    """The variant choice and fast decoder toggle as the models folder is now: what was
+    exported since the page was built shows up without a restart."""
+    return (gr.update(**variant_state(registry, model_id, variant)),
+            gr.update(**decoder_state(registry, model_id)))

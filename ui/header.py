@@ -1,0 +1,50 @@
+"""The top of the page: title, the stand-in banner, and the status line (what is served, from
+where, in which precision, on which device)."""
+
+import gradio as gr
+
+from pipelines import catalogue
+from pipelines.catalogue import ModelSpec
+from pipelines.compiled import openvino_devices
+from pipelines.registry import Registry
+
+
+def header(registry: Registry, model_ids: list[str]) -> gr.Markdown:
+    """The title, the banner where a stand-in is served, and the status line (returned)."""
+    gr.Markdown("# turbo-studio\nText-to-image and image-to-image in 1–4 steps with "
+                "SDXL-Turbo on OpenVINO, on your CPU.")
+    spec = catalogue.get(model_ids[0])
+    if spec.stand_in:
+        stand_in_banner(spec, "this app", elem_id="stand-in-banner")
+    # ui.demo refreshes it on every page load: the precision read back from the compiled model,
+    # and variants exported since the start, show.
+    return gr.Markdown(status_line(registry, model_ids), elem_id="status")
+
+
+def stand_in_banner(spec: ModelSpec, where: str, elem_id: str) -> gr.Markdown:
+    real = catalogue.get(spec.stands_in_for)
+    return gr.Markdown(
+        f"⚠ **{real.name} is not exported here, so {where} serves the {spec.name}**: random "
+        f"weights, its images are noise. To serve {real.name}, run "
+        f"`{catalogue.export_command(real.id)}` where the Hugging Face Hub is reachable, then "
+        f"restart the app.", elem_id=elem_id)
+
+
+def status_line(registry: Registry, model_ids: list[str]) -> str:
+    return ("Serving " + "; ".join(model_status(registry, m) for m in model_ids) +
+            f"; on **{registry.device}** (OpenVINO sees: {', '.join(openvino_devices())}); each "
+            f"variant loads and compiles on first use.")
+
+
+def model_status(registry: Registry, model_id: str) -> str:
+    spec = catalogue.get(model_id)
+    variants = ", ".join(registry.exported_variants(model_id)) or "not exported yet"
+    compiled = registry.precisions(model_id)
+    if compiled:
+        precision = ", ".join(f"**{p}** ({v}, as compiled)" for v, p in compiled.items())
+    else:
+        precision = (f"**{registry.precision_hint or 'device default'}** (asked: "
+                     f"{registry.precision}; read back from the model once it is loaded)")
+    where = registry.served_from(model_id)
+    return (f"**{spec.name}** ({variants}){f' from {where}' if where else ''}, precision "
+            f"{precision}")

@@ -1,0 +1,150 @@
+"""Running a generation for a page event: validation, loading on first use, streaming previews,
+Stop, and user errors turned into messages. Every tab's events go through here."""
+
+import html
+import threading
+
+import gradio as gr
+
+from pipelines import generate, pngmeta, stream
+from pipelines.errors import UserError
+from pipelines.registry import Registry
+from pipelines.requests import Image2Image, Result, Text2Image, load_image, validate
+
+# Every event that generates shares this one concurrency group, one run at a time: on a 2-core
+# CPU two runs at once (even of two models) only split the cores, so both finish later than
+# one after the other would; queued users wait their turn instead. (Real-time runs have their
+# own group, to supersede stale requests at once; the registry's run lock still makes them take
+# turns.)
+GENERATION = "generation"
+
+
+def user_error(e: Exception) -> gr.Error:
+    """gr.Error renders HTML, and messages quote what the user typed: escape it."""
+    return gr.Error(html.escape(str(e)), print_exception=False)
+
+
+def describe(result: Result) -> str:
+    """Markdown shown under the image: seed, time per stage (and which decoder), warnings."""
+    stages = " · ".join(f"{stage} ({result.decoder}) {seconds:.2f} s" if stage == "decoder"
+                        else f"{stage} {seconds:.2f} s"
+                        for stage, seconds in result.timings.items() if stage != "total")
+    lines = [f"**{result.timings['total']:.2f} s** in all ({stages}) · seed {result.seed}"]
+    lines += [f"- ⚠ {warning}" for warning in result.warnings]
+    return "\n".join(lines)
+
+
+def image_request(path, **fields) -> Image2Image:
+    """An Image2Image request for an uploaded file (opened safely, see requests.load_image)."""
+    try:
+        picture = load_image(path) if path else None
+    except UserError as e:
+        raise user_error(e) from None
+    return Image2Image(image=picture, **fields)
+
+
+def download_bar(progress: gr.Progress):
+    """A tqdm class that also reports to the user's progress bar: the registry hands it to
+    huggingface_hub when it downloads a pre-exported model (it counts the files)."""
+    from tqdm.auto import tqdm
+
+    class DownloadBar(tqdm):
+        def update(self, n=1):
+            done = super().update(n)
+            if self.total:
+                progress((self.n, self.total), desc="Downloading the model", unit="files")
+            return done
+
+    return DownloadBar
+
+
+def _load(registry: Registry, request: Text2Image, progress: gr.Progress):
+    progress(0, desc="Loading the model (first use downloads or compiles it)…")
+    return registry.get(request.model_id, request.variant,
+                        download_progress=download_bar(progress))
+
+
+def _denoising(progress: gr.Progress):
+    return lambda done, total: progress((done, total), desc="Denoising")
+
+
+def _show(result: Result, request: Text2Image) -> Result:
+    for warning in result.warnings:
+        gr.Warning(html.escape(warning))
+    pngmeta.tag(result, request)  # the PNG users download carries the settings
+    return result
+
+
+def run_request(registry: Registry, request: Text2Image, progress: gr.Progress) -> Result:
+    """Validate, load on first use, generate; user-fixable problems become gr.Error."""
+    try:
+        request = validate(request)
+        result = generate.run(_load(registry, request, progress), request,
+                              on_step=_denoising(progress))
+    except UserError as e:
+        raise user_error(e) from None
+    return _show(result, request)
+
+
+class Runs:
+    """The running generation's stop flag per browser session, for one tab's Stop button: Stop
+    stops its own user's run in its own tab only. One per tab, never shared between apps."""
+
+    def __init__(self):
+        self._flags: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def start(self, session: str) -> threading.Event:
+        flag = threading.Event()
+        with self._lock:
+            self._flags[session] = flag
+        return flag
+
+    def finish(self, session: str, flag: threading.Event) -> None:
+        with self._lock:
+            if self._flags.get(session) is flag:
+                del self._flags[session]
+
+    def stop(self, session: str) -> None:
+        with self._lock:
+            flag = self._flags.get(session)
+        if flag is not None:
+            flag.set()
+
+
+def stream_request(registry: Registry, request: Text2Image, runs: Runs, session: str,
+                   progress: gr.Progress):
+    """Like run_request, but yields (image, seed, info) for each preview (multi-step runs where
+    the fast decoder is exported), then for the result; the tab's Stop button ends it."""
+    flag = runs.start(session)  # from here on, Stop counts: while loading too
+    try:
+        request = validate(request)
+        loaded = _load(registry, request, progress)
+        if flag.is_set():
+            yield gr.skip(), gr.skip(), "⏹ Stopped before the first step."
+            return
+        for item in stream.stream(loaded, request, stop=flag, on_step=_denoising(progress)):
+            if isinstance(item, stream.Preview):
+                yield item.image, gr.skip(), f"Step {item.step} of {item.steps}…"
+            else:
+                yield _show(item, request).image, item.seed, describe(item)
+    except UserError as e:
+        raise user_error(e) from None
+    except generate.Stopped as e:
+        yield gr.skip(), gr.skip(), f"⏹ {e}"
+    finally:
+        runs.finish(session, flag)
+
+
+def stop_button(runs: Runs, api_name: str) -> gr.Button:
+    """A Stop button for its user's running generation in this tab (outside the generation
+    group, so it is never queued behind the run it stops)."""
+    button = gr.Button("Stop", variant="stop")
+
+    def stop(http: gr.Request) -> None:
+        """Stop this session's running generation in this tab at its next step."""
+        runs.stop(http.session_hash)
+
+    # queue=False: a full queue must not refuse a Stop.
+    button.click(stop, api_name=api_name, queue=False)
+    return button

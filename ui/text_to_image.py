@@ -1,0 +1,43 @@
+"""The Text-to-Image tab: a prompt in, an image out, with real-time mode."""
+
+import gradio as gr
+
+from pipelines.registry import Registry
+from pipelines.requests import Text2Image
+from ui import realtime
+from ui.generation import TEXT2IMAGE, generation_tab
+from ui.running import Runs, stream_request
+
+
+def text_to_image_tab(registry: Registry, model_ids: list[str]) -> dict:
+    runs = Runs()
+
+    # New parameters go at the end, so API calls made before they existed still work.
+    def text_to_image(prompt, seed, randomize, steps, width, height, variant, fast_decoder=None,
+                      model_id=model_ids[0], guidance=None, negative_prompt=None,
+                      http: gr.Request = None, progress=gr.Progress()):
+        """Generate an image from a text prompt; streams a preview per step, then the result.
+
+        Args:
+            prompt: what the image should show.
+            seed: the seed to use when randomize is false.
+            randomize: pick a random seed (the one used is returned).
+            steps: denoising steps, within the model's range.
+            width: in pixels, a multiple of 64 within the model's range.
+            height: in pixels, a multiple of 64 within the model's range.
+            variant: fp16, int8 or int8-weights, as exported here.
+            fast_decoder: decode with the Tiny Autoencoder (TAESD) where it is exported.
+            model_id: a catalogue model id served here.
+            guidance: classifier-free guidance, for models that use it.
+            negative_prompt: what the image should not show (applies at guidance above 1).
+        """
+        request = Text2Image(prompt=prompt, model_id=model_id, variant=variant,
+                             seed=None if randomize else seed, steps=steps, width=width,
+                             height=height, fast_decoder=fast_decoder, guidance=guidance,
+                             negative_prompt=negative_prompt)
+        yield from stream_request(registry, request, runs, http.session_hash, progress)
+
+    controls = generation_tab(registry, model_ids, TEXT2IMAGE, text_to_image, runs,
+                              stop_api="stop", realtime=True)
+    realtime.wire(registry, controls)
+    return controls

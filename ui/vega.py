@@ -1,0 +1,84 @@
+"""The Segmind-VegaRT tab: Segmind-Vega with the VegaRT LCM-LoRA fused, text-to-image and
+image-to-image in 2-8 steps."""
+
+import gradio as gr
+
+from pipelines import catalogue
+from pipelines.registry import Registry
+from pipelines.requests import Text2Image
+from ui.generation import IMAGE2IMAGE, TEXT2IMAGE, generation_tab
+from ui.header import stand_in_banner
+from ui.running import Runs, image_request, stream_request
+
+
+def vega_tab(registry: Registry, model_id: str) -> list[dict]:
+    spec = catalogue.get(model_id)
+    if spec.stand_in:
+        stand_in_banner(spec, "this tab", elem_id="vega-stand-in-banner")
+    gr.Markdown(spec.description)
+    with gr.Tab("Text-to-Image"):
+        text = vega_text_to_image_tab(registry, model_id)
+    with gr.Tab("Image-to-Image"):
+        image = vega_image_to_image_tab(registry, model_id)
+    return [text, image]
+
+
+def vega_text_to_image_tab(registry: Registry, model_id: str) -> dict:
+    runs = Runs()
+
+    def vega_text_to_image(prompt, negative_prompt, steps, guidance, width, height, seed,
+                           randomize, variant, fast_decoder, http: gr.Request = None,
+                           progress=gr.Progress()):
+        """Generate an image with Segmind-VegaRT; streams a preview per step, then the result.
+
+        Args:
+            prompt: what the image should show.
+            negative_prompt: what it should not show (applies at guidance above 1).
+            steps: LCM steps, 2 to 8.
+            guidance: 0 to 2.
+            width: in pixels, a multiple of 64.
+            height: in pixels, a multiple of 64.
+            seed: the seed to use when randomize is false.
+            randomize: pick a random seed (the one used is returned).
+            variant: fp16 or int8, as exported here.
+            fast_decoder: decode with the Tiny Autoencoder (TAESD) where it is exported.
+        """
+        request = Text2Image(prompt=prompt, negative_prompt=negative_prompt, model_id=model_id,
+                             variant=variant, steps=steps, guidance=guidance, width=width,
+                             height=height, seed=None if randomize else seed,
+                             fast_decoder=fast_decoder)
+        yield from stream_request(registry, request, runs, http.session_hash, progress)
+
+    return generation_tab(registry, [model_id], TEXT2IMAGE, vega_text_to_image, runs,
+                          stop_api="vega_stop")
+
+
+def vega_image_to_image_tab(registry: Registry, model_id: str) -> dict:
+    runs = Runs()
+
+    def vega_image_to_image(image, prompt, negative_prompt, strength, steps, guidance, size,
+                            seed, randomize, variant, fast_decoder, http: gr.Request = None,
+                            progress=gr.Progress()):
+        """Transform an image with Segmind-VegaRT; streams a preview per step, then the result.
+
+        Args:
+            image: the image to transform (center-cropped to the size).
+            prompt: what it should become.
+            negative_prompt: what it should not show (applies at guidance above 1).
+            strength: how much to change, from 0 to 1.
+            steps: LCM steps, 2 to 8.
+            guidance: 0 to 2.
+            size: width and height of the result in pixels.
+            seed: the seed to use when randomize is false.
+            randomize: pick a random seed (the one used is returned).
+            variant: fp16 or int8, as exported here.
+            fast_decoder: decode with the Tiny Autoencoder (TAESD) where it is exported.
+        """
+        request = image_request(image, prompt=prompt, negative_prompt=negative_prompt,
+                                model_id=model_id, variant=variant, strength=strength,
+                                steps=steps, guidance=guidance, width=size, height=size,
+                                seed=None if randomize else seed, fast_decoder=fast_decoder)
+        yield from stream_request(registry, request, runs, http.session_hash, progress)
+
+    return generation_tab(registry, [model_id], IMAGE2IMAGE, vega_image_to_image, runs,
+                          stop_api="vega_stop_image_to_image")
