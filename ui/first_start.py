@@ -49,13 +49,15 @@ class StandInBuild:
                 f"soon as it is built.")
 
 
-def stand_in_build(models_dir) -> StandInBuild | None:
-    """A build of the stand-in parts missing from models_dir, or None when none is missing."""
-    from export import standins  # torch-heavy; only for a start that has something to build
+def stand_in_build(models_dir, verbose: bool = False) -> StandInBuild | None:
+    """A build of the stand-in parts missing from models_dir, or None when none is missing;
+    verbose: the libraries' warnings on the console rather than only in the log file."""
+    from export import standins
 
     if not standins.missing(models_dir):
         return None
-    return StandInBuild(lambda on_step: standins.build(models_dir, on_step=on_step))
+    return StandInBuild(lambda on_step: standins.build(models_dir, on_step=on_step,
+                                                       verbose=verbose))
 
 
 def progress(build: StandInBuild) -> gr.Number:
