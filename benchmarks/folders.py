@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.standins import build_full_size, default_cache
-
-VAE_HALVES = ("vae_decoder", "vae_encoder")
+from pipelines.layout import VAE_HALVES, link_view
 
 
 @dataclass(frozen=True)
@@ -105,9 +104,7 @@ def _weight_compressed(folders: Folders) -> None:
     _run_child("_compress", str(fp16 / "unet" / "openvino_model.xml"),
                str(unet / "openvino_model.xml"))
     shutil.copy2(fp16 / "unet" / "config.json", unet / "config.json")
-    for entry in fp16.iterdir():
-        if entry.name not in ("unet", "manifest.json"):
-            (staged / entry.name).symlink_to(entry.resolve())
+    link_view(staged, fp16, skip=("unet", "manifest.json"))
     staged.rename(out)
 
 
@@ -117,10 +114,7 @@ def _view(view: Path, folder: Path, replace: dict[str, Path]) -> Path:
         return view
     staged = view.with_name(view.name + ".tmp")
     shutil.rmtree(staged, ignore_errors=True)
-    staged.mkdir(parents=True)
-    for entry in folder.iterdir():
-        (staged / entry.name).symlink_to(replace.get(entry.name, entry).resolve())
-    staged.rename(view)
+    link_view(staged, folder, replace).rename(view)
     return view
 
 

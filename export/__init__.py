@@ -10,7 +10,8 @@ from typing import Callable
 
 from export import compress, convert, lora, manifest, quantize, taesd, tiny
 from pipelines import catalogue
-from pipelines.registry import Registry, default_models_dir
+from pipelines.errors import InvalidRequest
+from pipelines.registry import Registry
 
 
 def export_model(model_id: str, variant: str = "fp16", models_dir: Path | None = None,
@@ -23,8 +24,9 @@ def export_model(model_id: str, variant: str = "fp16", models_dir: Path | None =
     keyword options apply to it only."""
     spec = catalogue.get(model_id)
     if variant not in spec.variants:
-        raise ValueError(f"{spec.name} has no variant {variant!r}; choose {', '.join(spec.variants)}")
-    registry = Registry(models_dir or default_models_dir())
+        raise InvalidRequest(f"{spec.name} has no variant {variant!r}; choose "
+                             f"{', '.join(spec.variants)}")
+    registry = Registry(models_dir)
     out = Path(out or registry.folder(model_id, variant))
     if variant == "fp16":
         for repo in (spec.source, spec.lora):
@@ -38,9 +40,9 @@ def export_model(model_id: str, variant: str = "fp16", models_dir: Path | None =
         return _staged(out, model_id, variant, lambda staged: _compress_weights(spec, fp16, staged))
 
     if method not in quantize.METHODS:  # before any long step
-        raise ValueError(f"Unknown method {method!r}; choose {' or '.join(quantize.METHODS)}")
+        raise InvalidRequest(f"Unknown method {method!r}; choose {' or '.join(quantize.METHODS)}")
     if split is not None and (split < 1 or method == "hybrid" and split > 1):
-        raise ValueError("--split must be at least 1, and applies to --method full only")
+        raise InvalidRequest("--split must be at least 1, and applies to --method full only")
     if dataset is not None:
         convert.check_hub(dataset, out, advice="Leave out --dataset to calibrate on the prompts "
                                                "in assets/calibration_prompts.txt.")
@@ -69,9 +71,9 @@ def export_autoencoder(autoencoder_id: str, models_dir: Path | None = None,
     `int8` quantizes that FP16 export (made first if missing) into <models dir>/<id>-int8/."""
     spec = catalogue.AUTOENCODERS[autoencoder_id]
     if variant not in catalogue.AUTOENCODER_VARIANTS:
-        raise ValueError(f"{spec.name} has no variant {variant!r}; choose "
-                         f"{', '.join(catalogue.AUTOENCODER_VARIANTS)}")
-    registry = Registry(models_dir or default_models_dir())
+        raise InvalidRequest(f"{spec.name} has no variant {variant!r}; choose "
+                             f"{', '.join(catalogue.AUTOENCODER_VARIANTS)}")
+    registry = Registry(models_dir)
     out = Path(out or registry.autoencoder_folder(autoencoder_id, variant))
     if variant == "int8":
         return _quantized_autoencoder(spec, registry, out, samples)
@@ -92,12 +94,13 @@ def _quantized_autoencoder(spec: catalogue.AutoencoderSpec, registry: Registry, 
     decodes with this autoencoder (the first one exported here), and for the encoder the example
     images plus those latents decoded by the FP16 TAESD."""
     if samples < 1:
-        raise ValueError("The number of calibration samples must be at least 1")
+        raise InvalidRequest("The number of calibration samples must be at least 1")
     users = [m for m in catalogue.MODELS.values() if m.fast_decoder == spec.id]
     model = next((m for m in users if registry.is_exported(m.id, "fp16")), None)
     if model is None:
-        raise ValueError(f"Calibrating {spec.name} needs the latents of a model that decodes "
-                         f"with it; export one first: `{catalogue.export_command(users[0].id)}`.")
+        raise InvalidRequest(f"Calibrating {spec.name} needs the latents of a model that "
+                             f"decodes with it; export one first: "
+                             f"`{catalogue.export_command(users[0].id)}`.")
     fp16 = registry.autoencoder_folder(spec.id)
     if not registry.has_autoencoder(spec.id):
         export_autoencoder(spec.id, registry.models_dir)

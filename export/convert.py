@@ -2,12 +2,11 @@
 
 import os
 import socket
-from urllib.parse import urlsplit
 from pathlib import Path
+from urllib.parse import urlsplit
 
-
-class HubUnreachable(RuntimeError):
-    pass
+from pipelines.errors import HubUnreachable
+from pipelines.settings import hub_offline
 
 
 def check_hub(repo: str, out: Path, timeout: float = 5.0, advice: str | None = None) -> None:
@@ -20,7 +19,7 @@ def check_hub(repo: str, out: Path, timeout: float = 5.0, advice: str | None = N
         f"Either run this where the Hub is reachable, or copy an already exported OpenVINO "
         f"folder of {repo} (optimum-intel layout: model_index.json, unet/, vae_decoder/, ...) "
         f"into {out}.")
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+    if hub_offline():
         raise HubUnreachable(f"Cannot download {repo}: HF_HUB_OFFLINE is set. {advice}")
     try:
         socket.create_connection((host, port), timeout=timeout).close()

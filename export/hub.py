@@ -6,7 +6,8 @@ from pathlib import Path
 
 from export import convert
 from pipelines import catalogue
-from pipelines.registry import Registry, default_models_dir
+from pipelines.errors import InvalidRequest
+from pipelines.registry import Registry
 
 
 def push(model_id: str, variant: str, repo: str, models_dir: Path | None = None, *,
@@ -14,13 +15,13 @@ def push(model_id: str, variant: str, repo: str, models_dir: Path | None = None,
     """Upload <models dir>/<model>/<variant>/ to `repo` (created if missing) with a README.md
     model card; returns the repo's URL. `api`: a huggingface_hub.HfApi (tests pass a stand-in)."""
     spec = catalogue.get(model_id)
-    registry = Registry(models_dir or default_models_dir())
+    registry = Registry(models_dir)
     folder = registry.folder(model_id, variant)
     if not registry.is_exported(model_id, variant):
-        raise ValueError(f"{spec.name} ({variant}) is not exported in {registry.models_dir}: run "
+        raise InvalidRequest(f"{spec.name} ({variant}) is not exported in {registry.models_dir}: run "
                          f"`{catalogue.export_command(model_id, variant)}` first.")
     if "/" not in repo:
-        raise ValueError(f"--repo takes USER/NAME (or ORG/NAME), not {repo!r}.")
+        raise InvalidRequest(f"--repo takes USER/NAME (or ORG/NAME), not {repo!r}.")
     if api is None:
         from huggingface_hub import HfApi
 

@@ -25,10 +25,12 @@ from tqdm import tqdm
 from export import split
 from pipelines import catalogue
 from pipelines.catalogue import ModelSpec
+from pipelines.errors import InvalidRequest
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CALIBRATION_PROMPTS = ASSETS / "calibration_prompts.txt"
 METHODS = ("full", "hybrid")
+CAPTION_COLUMNS = ("caption", "prompt", "text", "Prompt")  # a --dataset's, the first found
 DEFAULT_SAMPLES = 200
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
 SPLIT_RAM_FRACTION = 24  # a UNet piece's FP16 weights: at most 1/24 of the RAM (default_split)
@@ -42,9 +44,15 @@ def load_prompts(dataset: str | None = None, limit: int = DEFAULT_SAMPLES) -> li
     try:
         import datasets
     except ImportError:
-        raise ValueError("--dataset needs the `datasets` package: pip install datasets") from None
+        raise InvalidRequest("--dataset needs the `datasets` package: pip install datasets") from None
     rows = datasets.load_dataset(dataset, split="train", streaming=True)
-    column = next(c for c in ("caption", "prompt", "text", "Prompt") if c in rows.column_names)
+    # A streamed dataset may not know its columns up front: then its first row tells.
+    columns = list(rows.column_names or next(iter(rows), {}))
+    column = next((c for c in CAPTION_COLUMNS if c in columns), None)
+    if column is None:
+        raise InvalidRequest(f"{dataset} has no caption column (it has: "
+                             f"{', '.join(columns) or 'none'}); --dataset needs one of "
+                             f"{', '.join(CAPTION_COLUMNS)}.")
     return [row[column] for row, _ in zip(rows, range(limit))]
 
 
@@ -248,13 +256,13 @@ def quantize(fp16: Path, out: Path, spec: ModelSpec, *, method: str = "full",
                                OVStableDiffusionXLPipeline, OVWeightQuantizationConfig)
 
     if method not in METHODS:
-        raise ValueError(f"Unknown method {method!r}; choose {' or '.join(METHODS)}")
+        raise InvalidRequest(f"Unknown method {method!r}; choose {' or '.join(METHODS)}")
     if num_samples < 1:
-        raise ValueError("The number of calibration samples must be at least 1")
+        raise InvalidRequest("The number of calibration samples must be at least 1")
     if pieces is not None and pieces < 1:
-        raise ValueError("--split must be at least 1")
+        raise InvalidRequest("--split must be at least 1")
     if method == "hybrid" and (pieces or 1) > 1:
-        raise ValueError("--split applies to --method full only")
+        raise InvalidRequest("--split applies to --method full only")
     unet_xml = fp16 / "unet" / "openvino_model.xml"
     pieces = 1 if method == "hybrid" else pieces or default_split(unet_xml)
     nncf.set_log_level(logging.WARNING)  # its INFO lines name every node; progress bars stay

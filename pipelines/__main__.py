@@ -11,24 +11,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines import catalogue, pngmeta
+from pipelines import catalogue, pngmeta, settings
+from pipelines.errors import UserError
 from pipelines.requests import Image2Image, InvalidRequest, Text2Image, load_image, validate
 
 USAGE_ERROR = 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args, chosen = settings.parse(parser(), argv)
     try:
-        return args.command(args)
-    except InvalidRequest as e:
-        print(f"error: {e}", file=sys.stderr)
-        return USAGE_ERROR
-    except Exception as e:
-        from pipelines.registry import ModelNotAvailable  # loads OpenVINO's side lazily
-
-        if not isinstance(e, ModelNotAvailable):
-            raise
+        return args.command(args, chosen)
+    except UserError as e:  # anything else keeps its traceback
         print(f"error: {e}", file=sys.stderr)
         return USAGE_ERROR
 
@@ -62,11 +56,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _location_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--models-dir", type=Path, help="default: TURBO_MODELS_DIR or ./models")
-    command.add_argument("--device", default="CPU", help="OpenVINO device (default %(default)s)")
+    settings.add_flags(command, settings.SERVING)
 
 
-def generate(args) -> int:
+def generate(args, chosen: settings.Settings) -> int:
     request = validate(_request(args))  # before loading anything heavy
     output = args.output or Path(f"{request.model_id}-{request.seed}.png")
     if not output.parent.is_dir():
@@ -75,12 +68,10 @@ def generate(args) -> int:
     from tqdm import tqdm
 
     from pipelines import generate as runner
-    from pipelines.compiled import check_device
     from pipelines.registry import Registry
 
-    if (problem := check_device(args.device)) is not None:
-        raise InvalidRequest(f"--device {args.device}: {problem}")
-    registry = Registry(args.models_dir, device=args.device.upper())
+    settings.check_device(chosen)
+    registry = Registry.from_settings(chosen)
     print(f"Loading {request.model_id} ({request.variant}); the first load compiles it…",
           file=sys.stderr)
     loaded = registry.get(request.model_id, request.variant)
@@ -115,10 +106,10 @@ def _request(args) -> Text2Image:
     return Image2Image(image=load_image(args.image), strength=args.strength, **common)
 
 
-def list_models(args) -> int:
+def list_models(args, chosen: settings.Settings) -> int:
     from pipelines.registry import Registry
 
-    registry = Registry(args.models_dir)
+    registry = Registry.from_settings(chosen)
     print(f"models folder: {registry.models_dir}")
     for spec in catalogue.MODELS.values():
         print(f"\n{spec.id}: {spec.name} ({spec.source or 'built locally'})")

@@ -16,7 +16,6 @@ class Range:
 class ModelSpec:
     id: str
     name: str
-    family: str  # turbo | lcm | sdxl-base | tiny
     source: str | None  # Hub repo exported from; None for a stand-in built locally
     variants: tuple[str, ...]
     steps: Range  # text-to-image
@@ -39,12 +38,20 @@ class ModelSpec:
     # tiny LoRA made by export/tiny.py).
     lora: str | None = None
     stands_in_for: str | None = None  # a stand-in: the real model whose settings it mirrors
+    # The UNet takes the guidance scale as an embedding (time_cond_proj_dim, a timestep_cond
+    # input), as LCM-distilled UNets do; an LCM-LoRA fused into SDXL (VegaRT) adds none.
+    guidance_embedding: bool = False
+
+    def guided(self, guidance: float) -> bool:
+        """Whether diffusers runs classifier-free guidance at this guidance scale (its
+        do_classifier_free_guidance): then the UNet runs on a doubled batch and the negative
+        prompt applies."""
+        return guidance > 1 and not self.guidance_embedding
 
     @property
     def uses_guidance(self) -> bool:
-        """Classifier-free guidance (and so a negative prompt) can apply: diffusers runs it only
-        at guidance > 1."""
-        return self.guidance.max > 1
+        """Some guidance scale in the model's range is guided (the UI shows a negative prompt)."""
+        return self.guided(self.guidance.max)
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,6 @@ VARIANTS = {
 
 # SDXL-Turbo: guidance 0, trailing timesteps, 512², 1-4 steps (its model card).
 _TURBO = dict(
-    family="turbo",
     variants=("fp16", "int8"),
     steps=Range(1, 4, 1),
     img2img_steps=Range(1, 4, 2),
@@ -100,7 +106,6 @@ _TURBO = dict(
 # Segmind-Vega (a distilled SDXL, 1024²) with the LCM-LoRA Segmind-VegaRT fused in: LCM
 # sampling in 2-8 steps at guidance up to 2 (the VegaRT model card: 4 steps, guidance 1).
 _VEGART = dict(
-    family="lcm",
     variants=("fp16", "int8"),
     steps=Range(2, 8, 4),
     img2img_steps=Range(2, 8, 4),
@@ -114,7 +119,6 @@ _VEGART = dict(
 # SDXL base 1.0: 1024², classifier-free guidance with a negative prompt, EulerDiscrete (its
 # model card and the OpenVINO SDXL notebook).
 _BASE = dict(
-    family="sdxl-base",
     variants=("fp16", "int8-weights"),
     steps=Range(20, 50, 25),
     img2img_steps=Range(20, 50, 25),
@@ -140,7 +144,7 @@ MODELS: dict[str, ModelSpec] = {
             id="tiny", name="Tiny stand-in", source=None, stand_in=True,
             description="Random weights with the SDXL architecture, built offline for tests and "
                         "demos: its images are noise.",
-            fast_decoder="tiny-taesd", stands_in_for="sdxl-turbo", **{**_TURBO, "family": "tiny"},
+            fast_decoder="tiny-taesd", stands_in_for="sdxl-turbo", **_TURBO,
         ),
         ModelSpec(
             id="segmind-vegart", name="Segmind-VegaRT", source="segmind/Segmind-Vega",
@@ -154,7 +158,7 @@ MODELS: dict[str, ModelSpec] = {
             lora=LOCAL_LORA, stands_in_for="segmind-vegart",
             description="Random weights with a smaller UNet than the tiny SDXL stand-in and a "
                         "tiny LoRA fused in, for tests and demos: its images are noise.",
-            fast_decoder="tiny-taesd", **{**_VEGART, "family": "tiny"},
+            fast_decoder="tiny-taesd", **_VEGART,
         ),
         ModelSpec(
             id="sdxl-base", name="SDXL base 1.0", source="stabilityai/stable-diffusion-xl-base-1.0",
@@ -167,13 +171,12 @@ MODELS: dict[str, ModelSpec] = {
             stands_in_for="sdxl-base",
             description="The tiny SDXL stand-in with SDXL base's settings (steps, guidance, "
                         "scheduler), for tests and demos: its images are noise.",
-            fast_decoder="tiny-taesd", **{**_BASE, "family": "tiny"},
+            fast_decoder="tiny-taesd", **_BASE,
         ),
     )
 }
 
 DEFAULT_MODEL = "sdxl-turbo"
-STAND_IN = "tiny"
 
 
 def get(model_id: str) -> ModelSpec:

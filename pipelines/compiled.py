@@ -7,28 +7,17 @@ decoder, before and after a reshape."""
 
 import gc
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import openvino as ov
 
-PRECISIONS = ("auto", "bf16", "f16", "f32")
+from pipelines.errors import InvalidSetting
+from pipelines.layout import VAE_HALVES
+from pipelines.settings import PRECISIONS
+
 # Parts whose input shapes depend on the image size. The text encoders always read 77 tokens.
-RESHAPEABLE = ("unet", "vae_decoder", "vae_encoder")
-
-
-class InvalidSetting(ValueError):
-    """A serving option (precision, ...) the user gave has a value that cannot work."""
-
-
-def default_precision() -> str:
-    return os.environ.get("TURBO_PRECISION", "auto").strip().lower()
-
-
-def env_flag(name: str, default: bool) -> bool:
-    value = os.environ.get(name, "").strip().lower()
-    return default if not value else value in ("1", "true", "yes", "on")
+RESHAPEABLE = ("unet", *VAE_HALVES)
 
 
 def precision_hint(precision: str, device: str, core: ov.Core) -> str | None:
@@ -66,25 +55,23 @@ class CompiledParts:
     size-dependent parts keep their ov.Model (weights memory-mapped) to be reshaped."""
 
     def __init__(self, files: dict[str, Path], device: str, config: dict,
-                 static_size: tuple[int, int, float] | None = None):
-        """static_size: (width, height, guidance) to compile static shapes for first; None
-        compiles dynamic shapes, once."""
+                 static_shape: Shape | None = None):
+        """static_shape: the shape to compile static shapes for first; None compiles dynamic
+        shapes, once."""
         self.core = ov.Core()
         self.device, self.config = device, config
         self.shape: Shape | None = None  # None: dynamic shapes
         self.recompiles = 0  # reshapes after the first compile, for tests and the benchmark
         self._pipelines: list[tuple[object, bool]] = []  # (pipeline, fast decoder) to keep in sync
         self._models = {key: self.core.read_model(path) for key, path in files.items()
-                        if static_size and _part(key) in RESHAPEABLE}
+                        if static_shape and _part(key) in RESHAPEABLE}
         # Dynamic parts compile from their file: OpenVINO then keys the cache on the file (not a
         # hash of every weight) and memory-maps the cached blob.
         self.compiled = {key: self.core.compile_model(path, device, config)
                          for key, path in files.items() if key not in self._models}
         self._scale = _vae_scale_factor(files["vae_decoder"].parent / "config.json")
-        unet = self._models.get("unet") or self.compiled["unet"]
-        self._unet_guides = "timestep_cond" not in {i.get_any_name() for i in unet.inputs}
-        if static_size:
-            self._compile_static(self.shape_for(*static_size))
+        if static_shape:
+            self._compile_static(static_shape)
 
     @property
     def static(self) -> bool:
@@ -93,22 +80,15 @@ class CompiledParts:
     def parts(self, fast_decoder: bool) -> dict[str, ov.CompiledModel]:
         """Compiled parts by optimum-intel name, with the Tiny Autoencoder's VAE halves if asked."""
         return {_part(key): model for key, model in self.compiled.items()
-                if key.startswith("fast/") == fast_decoder or _part(key) not in _VAE_HALVES}
+                if key.startswith("fast/") == fast_decoder or _part(key) not in VAE_HALVES}
 
     def attach(self, pipeline, fast_decoder: bool) -> None:
         """Keep this pipeline's parts in step with every later reshape."""
         self._pipelines.append((pipeline, fast_decoder))
 
-    def shape_for(self, width: int, height: int, guidance: float) -> Shape:
-        # diffusers runs the UNet on a doubled batch only for classifier-free guidance: guidance
-        # above 1 and a UNet without guidance embedding (timestep_cond, as LCM has).
-        batch = 2 if guidance > 1 and self._unet_guides else 1
-        return Shape(batch, height, width)
-
-    def fit(self, width: int, height: int, guidance: float) -> bool:
-        """With static shapes: reshape and recompile for this request if its shape differs from
+    def fit(self, shape: Shape) -> bool:
+        """With static shapes: reshape and recompile for this request's shape if it differs from
         the current one. Call only under the model's lock. Returns whether it recompiled."""
-        shape = self.shape_for(width, height, guidance)
         if not self.static or shape == self.shape:
             return False
         self._compile_static(shape)
@@ -159,9 +139,6 @@ class CompiledParts:
                 part = getattr(pipeline, name, None)
                 if part is not None:
                     part.model = part.request = parts.get(name)
-
-
-_VAE_HALVES = ("vae_decoder", "vae_encoder")
 
 
 def _part(key: str) -> str:

@@ -18,11 +18,10 @@ class PromptEmbeddings:
         self._cache: OrderedDict[tuple, tuple] = OrderedDict()
 
     def kwargs(self, pipeline, prompt: str, negative_prompt: str | None = None,
-               guidance: float = 0.0) -> dict:
+               guided: bool = False) -> dict:
         """Pipeline keyword arguments that stand for prompt (and negative_prompt): the
-        embeddings, computed by the pipeline's own encode_prompt on first use."""
-        # diffusers' rule for classifier-free guidance (do_classifier_free_guidance).
-        guided = guidance > 1 and pipeline.unet.config.time_cond_proj_dim is None
+        embeddings, computed by the pipeline's own encode_prompt on first use. guided: whether
+        classifier-free guidance runs (ModelSpec.guided), which needs the negative pair."""
         key = (prompt, negative_prompt, guided)
         if key not in self._cache:
             self._cache[key] = pipeline.encode_prompt(

@@ -140,7 +140,7 @@ def _run_locked(loaded, request: Text2Image, on_step: OnStep | None,
     kwargs = dict(
         # The prompt, as cached text embeddings: an unchanged prompt skips the text encoders.
         **loaded.embeddings.kwargs(pipeline, request.prompt, request.negative_prompt,
-                                   guidance=request.guidance),
+                                   guided=loaded.spec.guided(request.guidance)),
         num_inference_steps=request.steps,
         guidance_scale=request.guidance,
         generator=torch.Generator().manual_seed(request.seed),

@@ -7,8 +7,6 @@ even of two models, only split the cores. Loaded models stay within a RAM budget
 recently used one is evicted before another is loaded."""
 
 import gc
-import json
-import os
 import tempfile
 import threading
 import time
@@ -18,39 +16,31 @@ from pathlib import Path
 
 import psutil
 
-from pipelines import catalogue
+from pipelines import catalogue, settings
 from pipelines.catalogue import ModelSpec
-from pipelines.compiled import (CompiledParts, cache_blobs, default_precision, env_flag,
-                                precision_hint, precision_of)
+from pipelines.compiled import CompiledParts, Shape, cache_blobs, precision_hint, precision_of
 from pipelines.embeddings import PromptEmbeddings
+from pipelines.errors import InvalidSetting, ModelNotAvailable
 from pipelines.generate import StageClock
+from pipelines.layout import SUBMODELS, VAE_HALVES, link_view
 
-SUBMODELS = ("unet", "vae_decoder", "vae_encoder", "text_encoder", "text_encoder_2")
-VAE_HALVES = ("vae_decoder", "vae_encoder")
 TASKS = ("text2image", "image2image")
 # Resident memory of a loaded model per byte of IR weights on disk. Measured here on the
 # full-size SDXL-Turbo stand-in: 6.5 GB of FP16 IR, 15.0 GB peak RSS while generating 512².
 RAM_PER_WEIGHT_BYTE = 2.3
 
 
-class ModelNotAvailable(RuntimeError):
-    """The model is in the catalogue but not exported here; the message says how to export it."""
-
-
-def hub_offline() -> bool:
-    """HF_HUB_OFFLINE, read when asked (huggingface_hub reads it once, at import)."""
-    return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("1", "true", "yes", "on")
-
-
-def default_models_dir() -> Path:
-    return Path(os.environ.get("TURBO_MODELS_DIR", Path(__file__).resolve().parent.parent / "models"))
-
-
 def default_ram_budget() -> int:
-    """Bytes loaded models may take: TURBO_RAM_BUDGET_GB, else 3/4 of this machine's RAM."""
-    if os.environ.get("TURBO_RAM_BUDGET_GB"):
-        return int(float(os.environ["TURBO_RAM_BUDGET_GB"]) * 2**30)
+    """Bytes loaded models may take unless the settings say: 3/4 of this machine's RAM."""
     return int(psutil.virtual_memory().total * 0.75)
+
+
+def summary(error: BaseException) -> str:
+    """An exception in one line for a user's message: "type: first line", or the type alone
+    when it has no message."""
+    lines = str(error).strip().splitlines()
+    name = type(error).__name__
+    return f"{name}: {lines[0][:300]}" if lines else name
 
 
 def ram_estimate(folder: Path) -> int:
@@ -105,7 +95,7 @@ class Loaded:
     def fit(self, width: int, height: int, guidance: float) -> bool:
         """With static shapes, recompile for this size if it is not the current one. Only under
         the lock: never reshape while a request runs. Returns whether it recompiled."""
-        return self.parts.fit(width, height, guidance)
+        return self.parts.fit(unet_shape(self.spec, width, height, guidance))
 
     @property
     def has_fast_decoder(self) -> bool:
@@ -125,30 +115,39 @@ class Loaded:
 
 
 class Registry:
-    """precision: "auto" (bf16 where the CPU has it, else f32), "bf16", "f16" or "f32"; default
-    TURBO_PRECISION. cache: OpenVINO's compiled-model cache in <models dir>/.ov-cache; default on,
-    off with TURBO_OV_CACHE=0. static_shapes: compile for the request's size, recompiling when it
-    changes; default TURBO_STATIC_SHAPES, off."""
+    """precision: "auto" (bf16 where the CPU has it, else f32), "bf16", "f16" or "f32". cache:
+    OpenVINO's compiled-model cache in <models dir>/.ov-cache (or cache_dir). static_shapes:
+    compile for the request's size, recompiling when it changes. ram_budget: bytes for loaded
+    models (None: 3/4 of this machine's RAM). Settings from flags and TURBO_* variables come
+    through from_settings(); nothing here reads the environment for them."""
 
     def __init__(self, models_dir: Path | None = None, device: str = "CPU",
                  ram_budget: int | None = None, hub_cache: Path | None = None,
-                 precision: str | None = None, cache: bool | None = None,
-                 static_shapes: bool | None = None, cache_dir: Path | None = None):
+                 precision: str = "auto", cache: bool = True, static_shapes: bool = False,
+                 cache_dir: Path | None = None):
         import openvino as ov
 
-        self.models_dir = Path(models_dir or default_models_dir())
+        if ram_budget is not None and ram_budget <= 0:
+            raise InvalidSetting(f"The RAM budget must be more than 0 bytes, not {ram_budget}.")
+        self.models_dir = Path(models_dir) if models_dir else settings.Settings().models_dir
         self.hub_cache = hub_cache  # Hugging Face cache for pre-exported repos; None: HF's own
         self.device = device
-        self.ram_budget = ram_budget or default_ram_budget()
-        self.precision = (precision or default_precision()).strip().lower()
+        self.ram_budget = default_ram_budget() if ram_budget is None else ram_budget
+        self.precision = precision.strip().lower()
         self.precision_hint = precision_hint(self.precision, device, ov.Core())  # checks it
-        cache = env_flag("TURBO_OV_CACHE", True) if cache is None else cache
         self.cache_dir = Path(cache_dir or self.models_dir / ".ov-cache") if cache else None
-        self.static_shapes = (env_flag("TURBO_STATIC_SHAPES", False) if static_shapes is None
-                              else static_shapes)
+        self.static_shapes = static_shapes
         self._loaded: OrderedDict[tuple[str, str], Loaded] = OrderedDict()  # oldest use first
         self._loading = threading.Lock()  # one load or eviction at a time: they are memory-heavy
         self._run_lock = threading.Lock()  # one generation at a time, whatever the model
+
+    @classmethod
+    def from_settings(cls, chosen: settings.Settings, **options) -> "Registry":
+        """The registry these settings describe; `options` (hub_cache, cache_dir) as for the
+        constructor."""
+        return cls(chosen.models_dir, device=chosen.device, ram_budget=chosen.ram_budget,
+                   precision=chosen.precision, cache=chosen.ov_cache,
+                   static_shapes=chosen.static_shapes, **options)
 
     def folder(self, model_id: str, variant: str) -> Path:
         return self.models_dir / model_id / variant
@@ -205,9 +204,31 @@ class Registry:
                 return self.autoencoder_folder(spec.fast_decoder, candidate)
         return None
 
-    def manifest(self, model_id: str, variant: str) -> dict:
-        path = self.folder(model_id, variant) / "manifest.json"
-        return json.loads(path.read_text()) if path.is_file() else {}
+    def exported_variants(self, model_id: str) -> list[str]:
+        """The model's catalogue variants that can be served here now, in catalogue order."""
+        return [variant for variant in catalogue.get(model_id).variants
+                if self.available(model_id, variant)]
+
+    def served_models(self, candidates: tuple[str, ...]) -> list[str]:
+        """The candidates with a variant available here; when none has, their stand-ins that
+        have one (possibly none: building them is export's business, not serving's)."""
+        real = [model_id for model_id in candidates if self.exported_variants(model_id)]
+        if real:
+            return real
+        stand_ins = [catalogue.stand_in_for(model_id) for model_id in candidates]
+        return [model_id for model_id in stand_ins if self.exported_variants(model_id)]
+
+    def served_from(self, model_id: str) -> str:
+        """Where the model's variants load from: the models folder, or the Hugging Face cache
+        (pre-exported repos)."""
+        places = []
+        for variant in self.exported_variants(model_id):
+            repo = catalogue.get(model_id).hub_exports.get(variant)
+            place = (f"`{self.models_dir / model_id}`" if self.is_exported(model_id, variant)
+                     else f"the Hugging Face cache (`{repo}`)")
+            if place not in places:
+                places.append(place)
+        return " and ".join(places)
 
     def get(self, model_id: str, variant: str, download_progress=None) -> Loaded:
         """The loaded model, loading it on first use. Only catalogue models can be loaded.
@@ -244,11 +265,12 @@ class Registry:
         if found is not None:
             return found
         repo = spec.hub_exports.get(variant)
-        export = f"Run `{catalogue.export_command(spec.id, variant)}` (or set TURBO_MODELS_DIR)."
+        export = (f"Run `{catalogue.export_command(spec.id, variant)}` (or give --models-dir, "
+                  f"TURBO_MODELS_DIR, a folder that has it).")
         if repo is None:
             raise ModelNotAvailable(
                 f"{spec.name} ({variant}) is not exported in {self.models_dir}. {export}")
-        if hub_offline():
+        if settings.hub_offline():
             raise ModelNotAvailable(
                 f"{spec.name} ({variant}) is not exported in {self.models_dir}, and its "
                 f"pre-exported repo {repo} is not in the Hugging Face cache; HF_HUB_OFFLINE is "
@@ -267,9 +289,8 @@ class Registry:
                                                           tqdm_class=progress))
         except Exception as e:  # network, auth, a missing repo: all end the same way for the user
             raise ModelNotAvailable(
-                f"{spec.name} ({variant}): downloading {repo} failed ({type(e).__name__}: "
-                f"{str(e).strip().splitlines()[0][:300] if str(e).strip() else 'no details'}). "
-                f"{export}") from e
+                f"{spec.name} ({variant}): downloading {repo} failed ({summary(e)}). {export}"
+            ) from e
         if not (path / "model_index.json").is_file():
             raise ModelNotAvailable(f"{repo} holds no model_index.json: it is not an exported "
                                     f"OpenVINO pipeline. {export}")
@@ -280,7 +301,8 @@ class Registry:
         if needed > self.ram_budget:
             raise ModelNotAvailable(
                 f"{spec.name} ({variant}) needs about {_gb(needed)} of RAM; the budget is "
-                f"{_gb(self.ram_budget)} (TURBO_RAM_BUDGET_GB). Raise it, or use a smaller variant.")
+                f"{_gb(self.ram_budget)} (--ram-budget-gb, TURBO_RAM_BUDGET_GB). Raise it, or "
+                f"use a smaller variant.")
         in_use = lambda: sum(m.ram_estimate for m in self._loaded.values())  # noqa: E731
         while self._loaded and in_use() + needed > self.ram_budget:
             key, victim = next(iter(self._loaded.items()))
@@ -306,8 +328,8 @@ class Registry:
             parts, pipelines, view = self._compile(spec, variant, folder)
         except Exception as e:  # a damaged folder: say which and how to fix it
             raise ModelNotAvailable(
-                f"{spec.name} ({variant}) in {folder} could not be loaded ({type(e).__name__}: "
-                f"{str(e).strip().splitlines()[0][:300]}). The folder may be incomplete or "
+                f"{spec.name} ({variant}) in {folder} could not be loaded ({summary(e)}). The "
+                f"folder may be incomplete or "
                 f"damaged: export it again with `{catalogue.export_command(spec.id, variant)}`."
             ) from e
         clock = StageClock()
@@ -334,9 +356,9 @@ class Registry:
             files.update({f"fast/{half}": taesd / half / "openvino_model.xml"
                           for half in VAE_HALVES})
         # Static shapes start at the model's default size, what most requests ask for.
-        static_size = ((spec.size.default, spec.size.default, spec.guidance.default)
-                       if self.static_shapes else None)
-        parts = CompiledParts(files, self.device, self.ov_config(), static_size)
+        size = int(spec.size.default)
+        static = unet_shape(spec, size, size, spec.guidance.default) if self.static_shapes else None
+        parts = CompiledParts(files, self.device, self.ov_config(), static)
         text2image = OVStableDiffusionXLPipeline.from_pretrained(  # wants a str, not a Path
             str(folder), export=False, device=self.device, compile_only=True,
             dynamic_shapes=not parts.static, ov_config=self.ov_config(), **parts.parts(False))
@@ -369,11 +391,14 @@ def _sharing(text2image, task: str, parts: CompiledParts, fast_decoder: bool,
 
 
 def _folder_with_autoencoder(folder: Path, autoencoder: Path) -> tempfile.TemporaryDirectory:
-    """A temporary folder of links: the model's parts, but the autoencoder's VAE halves. Each
-    optimum-intel part reads its config.json from model_save_dir/<part>/, and TAESD's differs
-    (scaling_factor 1.0)."""
+    """A temporary link view of the model with the autoencoder's VAE halves: each optimum-intel
+    part reads its config.json from model_save_dir/<part>/, and TAESD's differs."""
     view = tempfile.TemporaryDirectory(prefix="turbo-taesd-view-")
-    for entry in folder.iterdir():
-        source = autoencoder / entry.name if entry.name in VAE_HALVES else entry
-        (Path(view.name) / entry.name).symlink_to(source.resolve())
+    link_view(Path(view.name), folder, {half: autoencoder / half for half in VAE_HALVES})
     return view
+
+
+def unet_shape(spec: ModelSpec, width: int, height: int, guidance: float) -> Shape:
+    """The UNet's input shape for a request: diffusers doubles the batch where classifier-free
+    guidance runs."""
+    return Shape(2 if spec.guided(guidance) else 1, height, width)

@@ -10,15 +10,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipelines import catalogue
 from pipelines.catalogue import ModelSpec, Range
+from pipelines.errors import InvalidRequest
 
 MAX_PROMPT_CHARS = 1000
 MAX_SEED = 2**32 - 1
 MAX_UPLOAD_PIXELS = 40_000_000  # checked from the header, before any pixel is decoded
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-
-
-class InvalidRequest(ValueError):
-    """Input the user can fix; its message is shown to them as is."""
 
 
 @dataclass(frozen=True)
@@ -32,8 +29,8 @@ class Text2Image:
     seed: int | None = None  # None: a random seed, returned in the result
     guidance: float | None = None
     fast_decoder: bool | None = None  # TAESD; None: the catalogue's default where exported
-    # What the image should not show; used only at guidance > 1 (diffusers runs classifier-free
-    # guidance only there), so validation drops it otherwise.
+    # What the image should not show; used only where classifier-free guidance runs
+    # (ModelSpec.guided), so validation drops it otherwise.
     negative_prompt: str | None = None
     notes: tuple[str, ...] = ()  # what validation changed, for the user
 
@@ -69,7 +66,7 @@ def validate(request: Text2Image) -> Text2Image:
     checked = replace(
         request,
         prompt=prompt,
-        negative_prompt=_check_negative_prompt(request.negative_prompt, guidance),
+        negative_prompt=_check_negative_prompt(request.negative_prompt, spec.guided(guidance)),
         steps=int(_in_range("Steps", request.steps, steps_range, integer=True)),
         width=_check_size("Width", request.width, spec),
         height=_check_size("Height", request.height, spec),
@@ -92,13 +89,13 @@ def _check_prompt(prompt, name: str = "prompt") -> str:
     return prompt
 
 
-def _check_negative_prompt(negative_prompt, guidance: float) -> str | None:
-    """Checked like the prompt; None when empty or when guidance ≤ 1 ignores it (the UI hides
+def _check_negative_prompt(negative_prompt, guided: bool) -> str | None:
+    """Checked like the prompt; None when empty or unguided, where it is ignored (the UI hides
     the box there, so a leftover text is not an error)."""
     if negative_prompt is None:
         return None
     negative_prompt = _check_prompt(negative_prompt, "negative prompt")
-    return negative_prompt if negative_prompt and guidance > 1 else None
+    return negative_prompt if negative_prompt and guided else None
 
 
 def _number(name: str, value) -> float:

@@ -65,9 +65,10 @@ def test_pushing_what_is_not_exported_says_how_to_export_it(fake, tmp_path):
     assert fake.calls == []
 
 
-def test_push_offline_fails_at_once_with_a_message():
+def test_push_offline_fails_at_once_with_a_message(models_dir):
     done = subprocess.run([sys.executable, "-m", "export", "push", "tiny", "--repo", REPO],
-                          cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                          cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1",
+                                         "TURBO_MODELS_DIR": str(models_dir)},
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     assert "HF_HUB_OFFLINE is set" in done.stderr and "Traceback" not in done.stderr

@@ -3,6 +3,8 @@ OVQuantizer and NNCF): the graph really is quantized, smaller, generates, and is
 
 import collections
 import json
+import sys
+import types
 
 import numpy as np
 import openvino as ov
@@ -10,8 +12,9 @@ import pytest
 
 from export import export_model, quantize
 from pipelines import catalogue, generate
+from pipelines.errors import InvalidRequest
 from pipelines.requests import Text2Image, validate
-from tests.conftest import INT8_SAMPLES
+from export.standins import INT8_SAMPLES
 
 
 def unet_ops(folder) -> collections.Counter:
@@ -122,3 +125,19 @@ def test_a_calibration_dataset_offline_fails_at_once(models_dir, tmp_path):
     with pytest.raises(HubUnreachable, match="calibration_prompts.txt"):
         export_model("tiny", "int8", models_dir, tmp_path / "out", dataset="some/captions")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_dataset_without_a_caption_column_names_the_columns(monkeypatch):
+    class Rows(list):
+        column_names = ["image", "url"]
+
+    fake = types.ModuleType("datasets")
+    fake.load_dataset = lambda *args, **kwargs: Rows([{"image": None, "url": "x"}])
+    monkeypatch.setitem(sys.modules, "datasets", fake)
+    with pytest.raises(InvalidRequest, match="no caption column.*image, url.*caption, prompt"):
+        quantize.load_prompts("someone/pictures")
+    Rows.column_names = None  # a streamed dataset that does not know: its first row tells
+    with pytest.raises(InvalidRequest, match="image, url"):
+        quantize.load_prompts("someone/pictures")
+    fake.load_dataset = lambda *args, **kwargs: Rows([{"text": "a cat"}, {"text": "a dog"}])
+    assert quantize.load_prompts("someone/captions", limit=1) == ["a cat"]

@@ -13,7 +13,7 @@ from export import export_model, quantize, split
 from pipelines import generate
 from pipelines.registry import Registry
 from pipelines.requests import Text2Image, validate
-from tests.conftest import INT8_SAMPLES
+from export.standins import INT8_SAMPLES
 
 PIECES = 3
 

@@ -1,5 +1,6 @@
 """`python -m pipelines` as a user runs it: a subprocess on the tiny stand-in."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,15 +16,15 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "assets" / "examples" / "dusk-hills.png"
 
 
-def cli(*args, cwd=ROOT):
+def cli(*args, cwd=ROOT, **env):
     return subprocess.run([sys.executable, "-m", "pipelines", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
 
 
-def test_generate_writes_a_png_with_its_settings(tmp_path, loaded):
+def test_generate_writes_a_png_with_its_settings(tmp_path, loaded, models_dir):
     out = tmp_path / "fox.png"
     done = cli("generate", "a red fox", "--model", "tiny", "--steps", "2", "--seed", "42",
-               "--width", "320", "--height", "256", "-o", out)
+               "--width", "320", "--height", "256", "-o", out, "--models-dir", models_dir)
     assert done.returncode == 0, done.stderr
     assert "seed 42" in done.stdout and str(out) in done.stdout
     image = Image.open(out)
@@ -42,10 +43,11 @@ def test_generate_writes_a_png_with_its_settings(tmp_path, loaded):
     assert np.array_equal(np.asarray(image.convert("RGB")), np.asarray(again))
 
 
-def test_image_to_image_with_the_full_decoder(tmp_path):
+def test_image_to_image_with_the_full_decoder(tmp_path, models_dir):
     out = tmp_path / "castle.png"
     done = cli("generate", "a castle", "--model", "tiny", "--image", EXAMPLE, "--strength",
-               "0.5", "--steps", "2", "--seed", "7", "--no-fast-decoder", "-o", out)
+               "0.5", "--steps", "2", "--seed", "7", "--no-fast-decoder", "-o", out,
+               "--models-dir", models_dir)
     assert done.returncode == 0, done.stderr
     chunks = pngmeta.read(out)
     assert Image.open(out).size == (512, 512)
@@ -75,7 +77,7 @@ def test_a_model_not_exported_says_how_to_get_it(tmp_path):
 
 
 def test_list_shows_models_variants_what_is_exported_and_sizes(models_dir):
-    done = cli("list")
+    done = cli("list", TURBO_MODELS_DIR=str(models_dir))  # no --models-dir: the variable
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert f"models folder: {models_dir}" in lines

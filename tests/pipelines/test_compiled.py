@@ -1,14 +1,14 @@
 """Serving options of the compiled models on the tiny stand-in: the inference precision hint, the
 compiled-model cache, and static shapes that follow the request's size."""
 
+import argparse
 import shutil
 
 import numpy as np
 import openvino as ov
 import pytest
 
-from app import parse_args
-from pipelines import generate
+from pipelines import generate, settings
 from pipelines.compiled import InvalidSetting, cache_blobs
 from pipelines.registry import Registry
 from pipelines.requests import Image2Image, Text2Image, validate
@@ -58,10 +58,17 @@ def test_invalid_precision_is_a_clear_error(models_dir, monkeypatch):
         Registry(models_dir, precision="fp8")
     monkeypatch.setenv("TURBO_PRECISION", "int4")
     with pytest.raises(InvalidSetting, match="TURBO_PRECISION"):
-        Registry(models_dir)
+        Registry.from_settings(settings.from_flags({"models_dir": models_dir}))
     with pytest.raises(SystemExit):
         parse_args(["--precision", "fp8"])
     assert parse_args(["--precision", "f32"]).precision == "f32"
+
+
+def parse_args(argv: list[str]) -> settings.Settings:
+    """The serving settings as a command line with the serving flags parses them."""
+    parser = argparse.ArgumentParser()
+    settings.add_flags(parser, settings.SERVING)
+    return settings.parse(parser, argv)[1]
 
 
 def test_second_load_compiles_from_the_cache_into_the_same_images(fresh_models):
@@ -79,7 +86,8 @@ def test_second_load_compiles_from_the_cache_into_the_same_images(fresh_models):
 
 def test_the_cache_can_be_turned_off(fresh_models, monkeypatch):
     monkeypatch.setenv("TURBO_OV_CACHE", "0")
-    loaded = Registry(fresh_models).get("tiny", "fp16")
+    loaded = Registry.from_settings(settings.from_flags({"models_dir": fresh_models})).get(
+        "tiny", "fp16")
     assert loaded.from_cache is None and not (fresh_models / ".ov-cache").exists()
 
 

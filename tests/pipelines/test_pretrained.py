@@ -98,8 +98,8 @@ def preloaded_turbo(tmp_path):
 def test_a_space_serves_the_preloaded_real_model(preloaded_turbo, tmp_path):
     """The app serves the preloaded model: no stand-in export at start."""
     registry, _ = preloaded_turbo
-    assert app.serving_model(registry) == "sdxl-turbo"
-    assert app.exported_variants(registry, "sdxl-turbo") == ["int8"]
+    assert registry.served_models(("sdxl-turbo", "sdxl-base"))[0] == "sdxl-turbo"
+    assert registry.exported_variants("sdxl-turbo") == ["int8"]
     assert not (tmp_path / "models").exists()
 
 
@@ -111,7 +111,7 @@ def test_hub_exports_name_catalogue_variants():
 
 def test_the_header_says_a_preloaded_model_comes_from_the_hf_cache(preloaded_turbo):
     registry, repo = preloaded_turbo
-    assert app.served_from(registry, "sdxl-turbo") == f"the Hugging Face cache (`{repo}`)"
+    assert registry.served_from("sdxl-turbo") == f"the Hugging Face cache (`{repo}`)"
 
 
 def test_the_download_reports_progress_to_the_user(hub, empty, monkeypatch):

@@ -5,8 +5,10 @@ import shutil
 import numpy as np
 import pytest
 
-from pipelines import generate
-from pipelines.registry import ModelNotAvailable, Registry, ram_estimate
+from pipelines import catalogue, generate, settings
+from pipelines.compiled import Shape
+from pipelines.errors import InvalidSetting
+from pipelines.registry import ModelNotAvailable, Registry, ram_estimate, unet_shape
 from pipelines.requests import Text2Image, validate
 
 
@@ -65,3 +67,58 @@ def test_damaged_folder_says_so_and_nothing_is_written(two_models, damage):
         registry.get("tiny", "fp16")
     assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == before
     assert picture(registry.get("sdxl-turbo", "fp16"), "sdxl-turbo").shape == (256, 256, 3)
+
+
+def test_a_load_error_without_a_message_still_says_what_failed(two_models, monkeypatch):
+    def fail(*args):
+        raise RuntimeError()  # OpenVINO and optimum raise some with no message
+
+    monkeypatch.setattr(Registry, "_compile", fail)
+    with pytest.raises(ModelNotAvailable, match=r"could not be loaded \(RuntimeError\)\. .*"
+                                                r"export it again"):
+        Registry(two_models).get("tiny", "fp16")
+
+
+@pytest.mark.parametrize("budget", [0, -2**30])
+def test_a_ram_budget_of_zero_or_less_is_refused(models_dir, budget):
+    with pytest.raises(InvalidSetting, match="more than 0"):
+        Registry(models_dir, ram_budget=budget)
+
+
+def test_settings_reach_the_registry(models_dir):
+    chosen = settings.Settings(models_dir=models_dir, precision="f32", ram_budget_gb=2.5,
+                               ov_cache=False, static_shapes=True)
+    registry = Registry.from_settings(chosen)
+    assert (registry.models_dir, registry.precision, registry.ram_budget, registry.cache_dir,
+            registry.static_shapes) == (models_dir, "f32", int(2.5 * 2**30), None, True)
+
+
+def test_the_registry_reads_no_turbo_variables(monkeypatch, tmp_path):
+    for name, value in dict(TURBO_PRECISION="int4", TURBO_RAM_BUDGET_GB="-1",
+                            TURBO_OV_CACHE="0", TURBO_STATIC_SHAPES="1",
+                            TURBO_MODELS_DIR=str(tmp_path)).items():
+        monkeypatch.setenv(name, value)
+    registry = Registry()
+    assert registry.models_dir == settings.Settings().models_dir != tmp_path
+    assert registry.precision == "auto" and registry.ram_budget > 0
+    assert registry.cache_dir is not None and not registry.static_shapes
+
+
+def test_what_is_served_and_from_where(models_dir, tmp_path):
+    registry = Registry(models_dir, hub_cache=tmp_path / "hf-cache")
+    assert registry.exported_variants("tiny") == ["fp16", "int8"]
+    assert registry.exported_variants("sdxl-turbo") == []
+    # Nothing real is exported: the stand-ins of the candidates serve.
+    assert registry.served_models(("sdxl-turbo", "sdxl-base")) == ["tiny", "tiny-base"]
+    assert registry.served_models(("segmind-vegart",)) == ["tiny-vega"]
+    assert registry.served_from("tiny") == f"`{models_dir / 'tiny'}`"
+    empty = Registry(tmp_path / "empty", hub_cache=tmp_path / "hf-cache")
+    assert empty.served_models(("sdxl-turbo", "sdxl-base")) == []  # and nothing is exported
+    assert not (tmp_path / "empty").exists()
+
+
+def test_the_unet_batch_doubles_only_where_guidance_runs():
+    turbo, base = catalogue.get("sdxl-turbo"), catalogue.get("sdxl-base")
+    assert unet_shape(turbo, 512, 384, 0.0) == Shape(1, 384, 512)
+    assert unet_shape(base, 1024, 1024, 7.0) == Shape(2, 1024, 1024)
+    assert unet_shape(base, 1024, 1024, 1.0) == Shape(1, 1024, 1024)

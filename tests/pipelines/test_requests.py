@@ -1,5 +1,6 @@
 """Validation of requests and uploads: each bad input gets a clear message. No model needed."""
 
+import dataclasses
 import io
 import struct
 import zlib
@@ -7,6 +8,7 @@ import zlib
 import pytest
 from PIL import Image
 
+from pipelines import catalogue
 from pipelines.requests import (MAX_SEED, Image2Image, InvalidRequest, Text2Image, load_image,
                                 validate)
 
@@ -150,6 +152,21 @@ def test_negative_prompt_is_checked_like_the_prompt_and_kept_where_guidance_appl
                                                 ("tiny-vega", 0.5)])
 def test_negative_prompt_is_dropped_where_guidance_ignores_it(model_id, guidance):
     request = validate(t2i(model_id=model_id, guidance=guidance, negative_prompt="blurry"))
+    assert request.negative_prompt is None
+
+
+def test_classifier_free_guidance_runs_where_diffusers_runs_it():
+    turbo, vega, base = map(catalogue.get, ("sdxl-turbo", "segmind-vegart", "sdxl-base"))
+    assert not turbo.uses_guidance and vega.uses_guidance and base.uses_guidance
+    assert not vega.guided(1.0) and vega.guided(1.5) and base.guided(7.0)
+    embedded = dataclasses.replace(base, guidance_embedding=True)  # an LCM-distilled UNet
+    assert not embedded.guided(7.0) and not embedded.uses_guidance
+
+
+def test_a_guidance_embedding_drops_the_negative_prompt(monkeypatch):
+    monkeypatch.setitem(catalogue.MODELS, "tiny-base", dataclasses.replace(
+        catalogue.MODELS["tiny-base"], guidance_embedding=True))
+    request = validate(t2i(model_id="tiny-base", guidance=7.0, negative_prompt="blurry"))
     assert request.negative_prompt is None
 
 
