@@ -1,26 +1,39 @@
 """python -m export MODEL [--variant fp16|int8|int8-weights] [options]: make a catalogue model
    servable.
+   python -m export standins: build every tiny stand-in an offline first start serves.
    python -m export push MODEL --variant V --repo USER/NAME: share an exported folder on the Hub.
 
 Exports with optimum-intel into <models dir>/<model>/<variant>/ and writes manifest.json there
 (a model with a LoRA, such as segmind-vegart, has it fused into the UNet first).
 --variant int8 quantizes the UNet of the FP16 export with NNCF; --variant int8-weights compresses
 the weights of every part to INT8 (both export FP16 first if needed); for a Tiny Autoencoder
-(taesdxl), --variant int8 quantizes both of its halves, into <models dir>/<id>-int8/."""
+(taesdxl), --variant int8 quantizes both of its halves, into <models dir>/<id>-int8/.
+A problem the user can fix ends with one "error:" line and exit status 2; anything else keeps
+its traceback."""
 
 import argparse
 import sys
 from pathlib import Path
 
-from export import convert, export_autoencoder, export_model, quantize
-from pipelines import catalogue
+from export import export_autoencoder, export_model, quantize
+from pipelines import catalogue, settings
+from pipelines.errors import UserError
 from pipelines.registry import Registry
+
+USAGE_ERROR = 2
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["push"]:
-        return push_main(argv[1:])
+    command = {"push": push_main, "standins": standins_main}.get(argv[0] if argv else "")
+    try:
+        return command(argv[1:]) if command else export_main(argv)
+    except UserError as e:  # anything else (NNCF, numpy, OpenVINO) keeps its traceback
+        print(f"error: {e}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+def export_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", choices=sorted(catalogue.MODELS) + sorted(catalogue.AUTOENCODERS),
@@ -32,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="fp16 (default), int8 or int8-weights, as the model offers (README's "
                              "models table); a Tiny Autoencoder's int8 is calibrated on the "
                              "latents of a model that decodes with it")
-    parser.add_argument("--models-dir", type=Path, help="default: TURBO_MODELS_DIR or ./models")
+    settings.add_flags(parser, ("models_dir",))
     parser.add_argument("--out", type=Path, help="write exactly here instead")
     int8 = parser.add_argument_group("int8 variant")
     int8.add_argument("--method", choices=quantize.METHODS, default="full",
@@ -57,13 +70,20 @@ def main(argv: list[str] | None = None) -> int:
                            "stitch them: each pass holds one piece, not the whole UNet (default: "
                            "from this machine's RAM, e.g. 5 for the SDXL UNet with 24 GB, 8 with "
                            "16 GB, 1 with 128 GB; see README)")
-    args = parser.parse_args(argv)
-    try:
-        for name, out in _export(args):
-            print(f"exported {name} to {out}")
-    except (convert.HubUnreachable, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    args, chosen = settings.parse(parser, argv)
+    for name, out in _export(args, chosen.models_dir):
+        print(f"exported {name} to {out}")
+    return 0
+
+
+def standins_main(argv: list[str]) -> int:
+    from export import standins
+
+    parser = argparse.ArgumentParser(prog="python -m export standins",
+                                     description=standins.__doc__)
+    settings.add_flags(parser, ("models_dir", "verbose"))
+    _, chosen = settings.parse(parser, argv)
+    standins.build(chosen.models_dir, verbose=chosen.verbose)
     return 0
 
 
@@ -77,25 +97,21 @@ def push_main(argv: list[str]) -> int:
     parser.add_argument("--variant", default="fp16")
     parser.add_argument("--repo", required=True, metavar="USER/NAME")
     parser.add_argument("--private", action="store_true")
-    parser.add_argument("--models-dir", type=Path, help="default: TURBO_MODELS_DIR or ./models")
-    args = parser.parse_args(argv)
-    try:
-        url = hub.push(args.model, args.variant, args.repo, args.models_dir, private=args.private)
-    except (convert.HubUnreachable, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    settings.add_flags(parser, ("models_dir",))
+    args, chosen = settings.parse(parser, argv)
+    url = hub.push(args.model, args.variant, args.repo, chosen.models_dir, private=args.private)
     print(f"pushed {args.model} ({args.variant}) to {url}")
     return 0
 
 
-def _export(args):
+def _export(args, models_dir: Path):
     """Export what the command line asks for, yielding (what, folder) as each is done."""
     if args.model in catalogue.AUTOENCODERS:
         yield f"{args.model} ({args.variant})", export_autoencoder(
-            args.model, args.models_dir, args.out, args.variant, args.samples)
+            args.model, models_dir, args.out, args.variant, args.samples)
         return
     yield f"{args.model} ({args.variant})", export_model(
-        args.model, args.variant, args.models_dir, args.out, method=args.method,
+        args.model, args.variant, models_dir, args.out, method=args.method,
         samples=args.samples, dataset=args.dataset,
         compress_text_encoders=args.compress_text_encoders, smooth_quant=args.smooth_quant,
         bias_correction=args.bias_correction, calibration_size=args.calibration_size,
@@ -103,13 +119,14 @@ def _export(args):
     fast_decoder = catalogue.get(args.model).fast_decoder
     if not (args.taesd and fast_decoder):
         return
-    registry = Registry(args.models_dir)
+    registry = Registry(models_dir)
     # INT8 models get an INT8 TAESD too; a Tiny Autoencoder has no int8-weights variant.
     for variant in dict.fromkeys(("fp16", args.variant)):
         if variant in catalogue.AUTOENCODER_VARIANTS and not registry.has_autoencoder(
                 fast_decoder, variant):
             yield f"{fast_decoder} ({variant})", export_autoencoder(
-                fast_decoder, args.models_dir, variant=variant, samples=args.samples)
+                fast_decoder, models_dir, variant=variant, samples=args.samples)
+
 
 if __name__ == "__main__":
     sys.exit(main())
