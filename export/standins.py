@@ -89,12 +89,15 @@ def build(models_dir: Path, on_step: OnStep | None = None, log: Path | None = No
     where the log is); safe in a background thread of a running app (see _routed)."""
     models_dir = Path(models_dir)
     steps = missing(models_dir)
+    if not steps:
+        if on_step:
+            on_step(0, 0, None)
+        return []
     log = Path(log or models_dir / "logs" / "export.log")
     console = sys.stdout
-    if steps:
-        where = "shown below (verbose)" if verbose else f"in {log}"
-        print(f"Building {len(steps)} stand-in step(s) in {models_dir}; library output "
-              f"{where}", file=console, flush=True)
+    where = "shown below (verbose)" if verbose else f"in {log}"
+    print(f"Building {len(steps)} stand-in step(s) in {models_dir}; library output {where}",
+          file=console, flush=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a", encoding="utf-8") as log_file, \
             (nullcontext() if verbose else _routed(log_file)):
