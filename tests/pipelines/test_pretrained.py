@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-import app
+from ui.running import download_bar
 from pipelines import catalogue, generate
 from pipelines.registry import ModelNotAvailable, Registry
 from pipelines.requests import Text2Image, validate
@@ -117,7 +117,7 @@ def test_the_header_says_a_preloaded_model_comes_from_the_hf_cache(preloaded_tur
 def test_the_download_reports_progress_to_the_user(hub, empty, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     reports = []
-    empty.get("tiny", "fp16", download_progress=app.download_bar(
+    empty.get("tiny", "fp16", download_progress=download_bar(
         lambda fraction, desc, unit: reports.append((fraction, desc))))
     files = sum(1 for f in (hub.root / REPO).rglob("*") if f.is_file())
     assert reports[-1] == ((files, files), "Downloading the model")
