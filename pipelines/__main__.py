@@ -35,7 +35,8 @@ def parser() -> argparse.ArgumentParser:
     gen = commands.add_parser("generate", help="make one image")
     gen.set_defaults(command=generate)
     gen.add_argument("prompt")
-    gen.add_argument("--model", default=catalogue.DEFAULT_MODEL, choices=sorted(catalogue.MODELS))
+    gen.add_argument("--model", default=catalogue.DEFAULT_MODEL,
+                     help="a model of `python -m pipelines list` (built-in or your own)")
     gen.add_argument("--variant", default="fp16")
     gen.add_argument("--steps", type=int, help="default: the model's")
     gen.add_argument("--seed", type=int, help="default: random (printed)")
@@ -60,7 +61,9 @@ def _location_options(command: argparse.ArgumentParser) -> None:
 
 
 def generate(args, chosen: settings.Settings) -> int:
-    request = validate(_request(args))  # before loading anything heavy
+    models = catalogue.load(chosen.models_dir)  # the built-ins and the folder's user models
+    _warn(models)
+    request = validate(_request(args), models)  # before loading anything heavy
     output = args.output or Path(f"{request.model_id}-{request.seed}.png")
     if not output.parent.is_dir():
         raise InvalidRequest(f"Cannot write {output}: {output.parent} is not a folder.")
@@ -85,7 +88,7 @@ def generate(args, chosen: settings.Settings) -> int:
     result = runner.run(loaded, request, on_step=on_step)
     if bar:
         bar.close()
-    pngmeta.save(pngmeta.tag(result, request), output)
+    pngmeta.save(pngmeta.tag(result, request, models), output)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in result.timings.items())
@@ -111,8 +114,10 @@ def list_models(args, chosen: settings.Settings) -> int:
 
     registry = Registry.from_settings(chosen)
     print(f"models folder: {registry.models_dir}")
-    for spec in catalogue.MODELS.values():
-        print(f"\n{spec.id}: {spec.name} ({spec.source or 'built locally'})")
+    _warn(registry.catalogue)
+    for spec in registry.catalogue.models.values():
+        mine = f", your model on {spec.base}'s settings" if spec.base else ""
+        print(f"\n{spec.id}: {spec.name} ({spec.source or 'built locally'}{mine})")
         for variant in spec.variants:
             print(f"  {variant:5} {_where(registry, spec.id, variant)}")
     print("\nfast decoders (Tiny Autoencoders):")
@@ -124,8 +129,13 @@ def list_models(args, chosen: settings.Settings) -> int:
     return 0
 
 
+def _warn(models: catalogue.Catalogue) -> None:
+    for problem in models.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+
+
 def _where(registry, model_id: str, variant: str) -> str:
-    repo = catalogue.get(model_id).hub_exports.get(variant)
+    repo = registry.catalogue.get(model_id).hub_exports.get(variant)
     if registry.is_exported(model_id, variant):
         return f"exported, {_size(registry.folder(model_id, variant))}"
     if (cached := registry.cached_hub_folder(model_id, variant)) is not None:

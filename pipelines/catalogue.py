@@ -1,7 +1,16 @@
 """The one table of models the app serves and their defaults. The UI and CLI read it; nothing
-else repeats these facts."""
+else repeats these facts.
 
-from dataclasses import dataclass, field
+MODELS holds the built-in models; a models folder may add the user's own (`python -m export add`)
+in <models dir>/catalogue.json. `load(models_dir)` gives a frozen Catalogue of both, which the
+registry holds and every surface that serves user models reads; `get()` knows only built-ins."""
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,8 @@ class ModelSpec:
     # The UNet takes the guidance scale as an embedding (time_cond_proj_dim, a timestep_cond
     # input), as LCM-distilled UNets do; an LCM-LoRA fused into SDXL (VegaRT) adds none.
     guidance_embedding: bool = False
+    # A user's model (catalogue.json): the built-in model whose settings it takes.
+    base: str | None = None
 
     def guided(self, guidance: float) -> bool:
         """Whether diffusers runs classifier-free guidance at this guidance scale (its
@@ -207,3 +218,170 @@ def export_command(model_id: str, variant: str = "fp16") -> str:
     """The command a user runs to make a model (or an autoencoder) available."""
     suffix = "" if variant == "fp16" else f" --variant {variant}"
     return f"python -m export {model_id}{suffix}"
+
+
+# --- The user's models: <models dir>/catalogue.json, written by `python -m export add`. ---
+
+USER_FILE = "catalogue.json"
+BASES = ("sdxl-turbo", "sdxl-base", "segmind-vegart")  # what a user's model can take settings from
+# Lowercase words joined by dashes: a folder name on every OS, never a path.
+NAME_PATTERN = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+MAX_NAME = 64
+# Names the models folder already uses for something else.
+RESERVED = frozenset({"logs", *AUTOENCODERS, *(f"{a}-{v}" for a in AUTOENCODERS
+                                                for v in AUTOENCODER_VARIANTS)})
+
+
+class CatalogueError(ValueError):
+    """A bad field of a user's catalogue entry (message: which and why)."""
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The built-in models and the models folder's user models, read once (frozen: a model
+    added later is served after a restart). `problems` says why the user file, or an entry of
+    it, was left out."""
+    models: Mapping[str, ModelSpec]
+    problems: tuple[str, ...] = ()
+    file: Path | None = None
+
+    def get(self, model_id: str) -> ModelSpec:
+        try:
+            return self.models[model_id]
+        except KeyError:
+            raise KeyError(f"Unknown model {model_id!r}; known: {', '.join(self.models)}") from None
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self.models
+
+    @property
+    def user_ids(self) -> list[str]:
+        return [spec.id for spec in self.models.values() if spec.base]
+
+    def entries(self) -> dict:
+        """The user file's entries as stored (empty when there is no file)."""
+        if self.file is None or not self.file.is_file():
+            return {}
+        return json.loads(self.file.read_text(encoding="utf-8")).get("models", {})
+
+    def stand_in_for(self, model_id: str) -> str:
+        return next(spec.id for spec in self.models.values() if spec.stands_in_for == model_id)
+
+
+BUILT_IN = Catalogue(MappingProxyType(MODELS))
+
+
+def check_name(name: object) -> str:
+    """A new model's id: a folder name, never a path, and no clash with what the models folder
+    holds already. Raises CatalogueError."""
+    if not isinstance(name, str) or len(name) > MAX_NAME or not NAME_PATTERN.fullmatch(name):
+        raise CatalogueError(
+            f"the name {name!r} is not allowed: use lowercase letters, digits and single dashes "
+            f"(such as my-model-2), at most {MAX_NAME} characters")
+    if name in MODELS or name in RESERVED:
+        raise CatalogueError(f"the name {name!r} is taken by a built-in model or autoencoder; "
+                             f"choose another")
+    return name
+
+
+def user_spec(model_id: str, entry: object) -> ModelSpec:
+    """The ModelSpec of a user entry: its base's, with its own name, source and any overrides
+    of the default steps, guidance and size (a range widens to take the override). Raises
+    CatalogueError naming the bad field."""
+    check_name(model_id)
+    if not isinstance(entry, dict):
+        raise CatalogueError("the entry must be an object of fields")
+    base_id = _field(entry, "base", str)
+    if base_id not in BASES:
+        raise CatalogueError(f"base: {base_id!r} is not one of {', '.join(BASES)}")
+    base = MODELS[base_id]
+    source = _field(entry, "source", str)
+    variants = _field(entry, "variants", list)
+    if "fp16" not in variants or any(v not in VARIANTS for v in variants):
+        raise CatalogueError(f"variants: {variants!r} must hold fp16 and only "
+                             f"{', '.join(VARIANTS)}")
+    loras = _field(entry, "loras", list, default=[])
+    if any(not isinstance(l, dict) or not isinstance(l.get("source"), str)
+           or not _is_number(l.get("scale")) for l in loras):
+        raise CatalogueError("loras: each must be an object with a source (text) and a scale "
+                             "(a number)")
+    overrides = {}
+    for key in ("steps", "guidance", "size"):
+        value = _field(entry, key, (int, float), default=None)
+        if value is not None:
+            overrides.update(_override(base, key, value))
+    name = _field(entry, "name", str, default=model_id)
+    return replace(base, id=model_id, name=name, source=source, variants=tuple(variants),
+                   description=_field(entry, "description", str, default=describe(
+                       source, base, loras)),
+                   hub_exports={}, lora=None, stand_in=False, stands_in_for=None,
+                   base=base_id, **overrides)
+
+
+def describe(source: str, base: ModelSpec, loras: list[dict]) -> str:
+    with_loras = "".join(f", LoRA {l['source']} at {l['scale']:g}" for l in loras)
+    return f"Your model from {source}{with_loras}; {base.name}'s settings."
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _field(entry: dict, key: str, kind, default=...):
+    if key not in entry:
+        if default is ...:
+            raise CatalogueError(f"{key}: missing")
+        return default
+    value = entry[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or isinstance(value, bool) or value == "":
+        raise CatalogueError(f"{key}: {value!r} is not {_kind_name(kinds)}")
+    return value
+
+
+def _kind_name(kinds: tuple) -> str:
+    return {str: "a text", list: "a list", int: "a number"}[kinds[0]]
+
+
+def _override(base: ModelSpec, key: str, value: float) -> dict:
+    """The ranges an override of the default changes, widened to hold it."""
+    if value < 0 or (key != "guidance" and value != int(value)) or value > 4096:
+        raise CatalogueError(f"{key}: {value!r} is not a valid default")
+    if key == "size" and value % base.size.step:
+        raise CatalogueError(f"size: {value!r} is not a multiple of {base.size.step:g}")
+    fields = {"steps": ("steps", "img2img_steps"), "guidance": ("guidance",),
+              "size": ("size",)}[key]
+    return {f: _around(getattr(base, f), value) for f in fields}
+
+
+def _around(allowed: Range, value: float) -> Range:
+    return replace(allowed, min=min(allowed.min, value), max=max(allowed.max, value),
+                   default=value)
+
+
+def user_file(models_dir: Path) -> Path:
+    return Path(models_dir) / USER_FILE
+
+
+def load(models_dir: Path | None) -> Catalogue:
+    """The built-ins and the models folder's user models. A broken file or entry never stops
+    the caller: it is left out, and `problems` says which file and field."""
+    if models_dir is None or not user_file(models_dir).is_file():
+        return replace(BUILT_IN, file=None if models_dir is None else user_file(models_dir))
+    path = user_file(models_dir)
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return Catalogue(BUILT_IN.models, (f"{path}: not readable as JSON ({e}); serving the "
+                                           f"built-in models only",), path)
+    entries = stored.get("models") if isinstance(stored, dict) else None
+    if not isinstance(entries, dict):
+        return Catalogue(BUILT_IN.models, (f"{path}: models: missing, or not an object of "
+                                           f"entries; serving the built-in models only",), path)
+    models, problems = dict(MODELS), []
+    for model_id, entry in entries.items():
+        try:
+            models[model_id] = user_spec(model_id, entry)
+        except CatalogueError as e:
+            problems.append(f"{path}: models.{model_id}: {e}; this model is left out")
+    return Catalogue(MappingProxyType(models), tuple(problems), path)

@@ -15,9 +15,10 @@ from pipelines.requests import Image2Image, Result, Text2Image
 SOFTWARE = "turbo-studio"
 
 
-def settings(request: Text2Image, result: Result) -> dict[str, str]:
+def settings(request: Text2Image, result: Result,
+             models: catalogue.Catalogue = catalogue.BUILT_IN) -> dict[str, str]:
     """The settings of one generation (`request` as validated), as text."""
-    spec = catalogue.get(request.model_id)
+    spec = models.get(request.model_id)
     values = {
         "prompt": request.prompt,
         "seed": result.seed,
@@ -46,9 +47,10 @@ def settings(request: Text2Image, result: Result) -> dict[str, str]:
     return values
 
 
-def tag(result: Result, request: Text2Image) -> Image.Image:
+def tag(result: Result, request: Text2Image,
+        models: catalogue.Catalogue = catalogue.BUILT_IN) -> Image.Image:
     """Attach the settings to the result's image (its `info`) and return it."""
-    result.image.info.update(settings(request, result))
+    result.image.info.update(settings(request, result, models))
     return result.image
 
 

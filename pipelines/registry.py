@@ -137,6 +137,8 @@ class Registry:
         self.precision_hint = precision_hint(self.precision, device, ov.Core())  # checks it
         self.cache_dir = Path(cache_dir or self.models_dir / ".ov-cache") if cache else None
         self.static_shapes = static_shapes
+        # The built-in models and this folder's user models, read once.
+        self.catalogue = catalogue.load(self.models_dir)
         self._loaded: OrderedDict[tuple[str, str], Loaded] = OrderedDict()  # oldest use first
         self._loading = threading.Lock()  # one load or eviction at a time: they are memory-heavy
         self._run_lock = threading.Lock()  # one generation at a time, whatever the model
@@ -159,7 +161,7 @@ class Registry:
         """(model id, variant) pairs of the catalogue that can be served without exporting or
         downloading: exported here, or a pre-exported repo already in the Hugging Face cache
         (a Space's preload_from_hub puts them there)."""
-        return [(spec.id, variant) for spec in catalogue.MODELS.values()
+        return [(spec.id, variant) for spec in self.catalogue.models.values()
                 for variant in spec.variants if self.available(spec.id, variant)]
 
     def available(self, model_id: str, variant: str) -> bool:
@@ -173,7 +175,7 @@ class Registry:
         return self.cached_hub_folder(model_id, variant)
 
     def cached_hub_folder(self, model_id: str, variant: str) -> Path | None:
-        repo = catalogue.get(model_id).hub_exports.get(variant)
+        repo = self.catalogue.get(model_id).hub_exports.get(variant)
         if repo is None:
             return None
         import huggingface_hub
@@ -206,7 +208,7 @@ class Registry:
 
     def exported_variants(self, model_id: str) -> list[str]:
         """The model's catalogue variants that can be served here now, in catalogue order."""
-        return [variant for variant in catalogue.get(model_id).variants
+        return [variant for variant in self.catalogue.get(model_id).variants
                 if self.available(model_id, variant)]
 
     def served_models(self, candidates: tuple[str, ...]) -> list[str]:
@@ -215,7 +217,7 @@ class Registry:
         real = [model_id for model_id in candidates if self.exported_variants(model_id)]
         if real:
             return real
-        stand_ins = [catalogue.stand_in_for(model_id) for model_id in candidates]
+        stand_ins = [self.catalogue.stand_in_for(model_id) for model_id in candidates]
         return [model_id for model_id in stand_ins if self.exported_variants(model_id)]
 
     def served_from(self, model_id: str) -> str:
@@ -223,7 +225,7 @@ class Registry:
         (pre-exported repos)."""
         places = []
         for variant in self.exported_variants(model_id):
-            repo = catalogue.get(model_id).hub_exports.get(variant)
+            repo = self.catalogue.get(model_id).hub_exports.get(variant)
             place = (f"`{self.models_dir / model_id}`" if self.is_exported(model_id, variant)
                      else f"the Hugging Face cache (`{repo}`)")
             if place not in places:
@@ -233,7 +235,7 @@ class Registry:
     def get(self, model_id: str, variant: str, download_progress=None) -> Loaded:
         """The loaded model, loading it on first use. Only catalogue models can be loaded.
         download_progress: a tqdm class for the download of a pre-exported repo, if one runs."""
-        spec = catalogue.get(model_id)
+        spec = self.catalogue.get(model_id)
         if variant not in spec.variants:
             raise KeyError(f"{spec.name} has no variant {variant!r}")
         key = (model_id, variant)

@@ -50,10 +50,11 @@ class Result:
     warnings: list[str] = field(default_factory=list)
 
 
-def validate(request: Text2Image) -> Text2Image:
-    """Check a request against the catalogue and fill in defaults. Raises InvalidRequest."""
+def validate(request: Text2Image, models: catalogue.Catalogue = catalogue.BUILT_IN) -> Text2Image:
+    """Check a request against the catalogue (a registry's, to include the user's models) and
+    fill in defaults. Raises InvalidRequest."""
     try:
-        spec = catalogue.get(request.model_id)
+        spec = models.get(request.model_id)
     except KeyError as e:
         raise InvalidRequest(e.args[0]) from None
     if request.variant not in spec.variants:

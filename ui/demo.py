@@ -49,9 +49,13 @@ def build_demo(registry: Registry, queue_size: int = Settings.queue_size,
                build: first_start.StandInBuild | None = None) -> gr.Blocks:
     """queue_size bounds the waiting requests: past it users are told the app is busy instead
     of piling up work."""
-    model_ids = served(registry, MAIN_MODELS, build is not None)
+    # The user's own models (python -m export add) join the main tabs whatever their base:
+    # those tabs take every model's settings from the catalogue; the VegaRT tab is one model's.
+    model_ids = served(registry, MAIN_MODELS, build is not None) + [
+        m for m in registry.catalogue.user_ids if registry.exported_variants(m)]
     vega = served(registry, VEGA_MODELS, build is not None)[0]
-    compared = next((m for m in model_ids if "int8" in catalogue.get(m).variants), model_ids[0])
+    compared = next((m for m in model_ids if "int8" in registry.catalogue.get(m).variants),
+                    model_ids[0])
     with gr.Blocks(title="turbo-studio") as demo:
         status = header(registry, model_ids)
         built = first_start.progress(build) if build is not None else None

@@ -43,7 +43,6 @@ def generation_tab(registry: Registry, model_ids: list[str], task: str, event: C
     """Build the tab's controls and result column, wire `event` (its name is the API name) to
     the Generate button and Enter, and return the components by name (the event's parameter
     names, plus "outputs" and "button")."""
-    spec = catalogue.get(model_ids[0])
     controls = {}
     with gr.Row():
         with gr.Column():
@@ -68,8 +67,8 @@ def generation_tab(registry: Registry, model_ids: list[str], task: str, event: C
 
 def _inputs(registry: Registry, model_ids: list[str], task: str) -> dict:
     """Every input control of a task, by the event parameter it feeds, in page order."""
-    spec = catalogue.get(model_ids[0])
-    controls = {"model_id": model_choice(model_ids)}
+    spec = registry.catalogue.get(model_ids[0])
+    controls = {"model_id": model_choice(registry, model_ids)}
     if task == IMAGE2IMAGE:
         controls["image"] = UploadImage(label="Image (center-cropped to the size)",
                                         type="filepath", sources=["upload", "clipboard"],
@@ -110,7 +109,8 @@ def _follow_model(registry: Registry, task: str, controls: dict) -> None:
     model.change(lambda m: model_settings(registry, m, task), inputs=model,
                  outputs=[controls[name] for name in FOLLOWS_MODEL[task]], queue=False,
                  api_visibility="private")
-    controls["guidance"].change(show_negative_prompt, inputs=[model, controls["guidance"]],
+    controls["guidance"].change(lambda m, g: show_negative_prompt(registry, m, g),
+                                inputs=[model, controls["guidance"]],
                                 outputs=controls["negative_prompt"], queue=False,
                                 api_visibility="private")
 
@@ -123,7 +123,7 @@ def inputs_of(event: Callable, controls: dict) -> list:
 
 def model_settings(registry: Registry, model_id: str, task: str) -> list:
     """Updates for the controls that follow the model, in FOLLOWS_MODEL[task]'s order."""
-    spec = catalogue.get(model_id)
+    spec = registry.catalogue.get(model_id)
     size = gr.update(**slider_range(spec.size))
     updates = dict(
         steps=gr.update(**slider_range(steps_range(spec, task))),
@@ -137,8 +137,8 @@ def model_settings(registry: Registry, model_id: str, task: str) -> list:
     return [updates[name] for name in FOLLOWS_MODEL[task]]
 
 
-def show_negative_prompt(model_id: str, guidance) -> dict:
-    return gr.update(visible=catalogue.get(model_id).guided(guidance))
+def show_negative_prompt(registry: Registry, model_id: str, guidance) -> dict:
+    return gr.update(visible=registry.catalogue.get(model_id).guided(guidance))
 
 
 def refresh_exported(registry: Registry, model_id: str, variant: str) -> tuple[dict, dict]:

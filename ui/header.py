@@ -16,6 +16,8 @@ def header(registry: Registry, model_ids: list[str]) -> gr.Markdown:
     spec = catalogue.get(model_ids[0])
     if spec.stand_in:
         stand_in_banner(spec, "this app", elem_id="stand-in-banner")
+    for problem in registry.catalogue.problems:  # a broken user catalogue: say where, serve on
+        gr.Markdown(f"⚠ {problem}", elem_classes="catalogue-problem")
     # ui.demo refreshes it on every page load: the precision read back from the compiled model,
     # and variants exported since the start, show.
     return gr.Markdown(status_line(registry, model_ids), elem_id="status")
@@ -37,7 +39,7 @@ def status_line(registry: Registry, model_ids: list[str]) -> str:
 
 
 def model_status(registry: Registry, model_id: str) -> str:
-    spec = catalogue.get(model_id)
+    spec = registry.catalogue.get(model_id)
     variants = ", ".join(registry.exported_variants(model_id)) or "not exported yet"
     compiled = registry.precisions(model_id)
     if compiled:

@@ -68,22 +68,22 @@ def _denoising(progress: gr.Progress):
     return lambda done, total: progress((done, total), desc="Denoising")
 
 
-def _show(result: Result, request: Text2Image) -> Result:
+def _show(registry: Registry, result: Result, request: Text2Image) -> Result:
     for warning in result.warnings:
         gr.Warning(html.escape(warning))
-    pngmeta.tag(result, request)  # the PNG users download carries the settings
+    pngmeta.tag(result, request, registry.catalogue)  # the PNG users download carries the settings
     return result
 
 
 def run_request(registry: Registry, request: Text2Image, progress: gr.Progress) -> Result:
     """Validate, load on first use, generate; user-fixable problems become gr.Error."""
     try:
-        request = validate(request)
+        request = validate(request, registry.catalogue)
         result = generate.run(_load(registry, request, progress), request,
                               on_step=_denoising(progress))
     except UserError as e:
         raise user_error(e) from None
-    return _show(result, request)
+    return _show(registry, result, request)
 
 
 class Runs:
@@ -118,7 +118,7 @@ def stream_request(registry: Registry, request: Text2Image, runs: Runs, session:
     the fast decoder is exported), then for the result; the tab's Stop button ends it."""
     flag = runs.start(session)  # from here on, Stop counts: while loading too
     try:
-        request = validate(request)
+        request = validate(request, registry.catalogue)
         loaded = _load(registry, request, progress)
         if flag.is_set():
             yield gr.skip(), gr.skip(), "⏹ Stopped before the first step."
@@ -127,7 +127,7 @@ def stream_request(registry: Registry, request: Text2Image, runs: Runs, session:
             if isinstance(item, stream.Preview):
                 yield item.image, gr.skip(), f"Step {item.step} of {item.steps}…"
             else:
-                yield _show(item, request).image, item.seed, describe(item)
+                yield _show(registry, item, request).image, item.seed, describe(item)
     except UserError as e:
         raise user_error(e) from None
     except generate.Stopped as e:

@@ -47,8 +47,8 @@ class ModelRadio(gr.Radio):
         return payload
 
 
-def model_choice(model_ids: list[str]) -> gr.Radio:
-    specs = [catalogue.get(m) for m in model_ids]
+def model_choice(registry: Registry, model_ids: list[str]) -> gr.Radio:
+    specs = [registry.catalogue.get(m) for m in model_ids]
     return gr.Radio([(spec.name, spec.id) for spec in specs], value=model_ids[0], label="Model",
                     visible=len(model_ids) > 1,
                     info=" · ".join(f"{spec.name}: {spec.description}" for spec in specs))
@@ -107,7 +107,7 @@ def decoder_choice(registry: Registry, model_id: str) -> gr.Checkbox:
 def decoder_state(registry: Registry, model_id: str) -> dict:
     """The fast decoder (TAESD) toggle: on by default where the catalogue says so and it is
     exported; where it is not, disabled, with the command that exports it."""
-    spec = catalogue.get(model_id)
+    spec = registry.catalogue.get(model_id)
     if spec.fast_decoder is None:
         return dict(value=False, visible=False)
     autoencoder = catalogue.AUTOENCODERS[spec.fast_decoder]
