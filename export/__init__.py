@@ -19,15 +19,19 @@ def export_model(model_id: str, variant: str = "fp16", models_dir: Path | None =
                  samples: int = quantize.DEFAULT_SAMPLES, dataset: str | None = None,
                  compress_text_encoders: bool = False, smooth_quant: bool = True,
                  bias_correction: bool = True, calibration_size: int | None = None,
-                 split: int | None = None) -> Path:
-    """Export a catalogue model. `int8` quantizes the FP16 export (made first if missing); the
-    keyword options apply to it only."""
-    spec = catalogue.get(model_id)
+                 split: int | None = None, spec: catalogue.ModelSpec | None = None) -> Path:
+    """Export a catalogue model (built in, or the models folder's user model). `int8` quantizes
+    the FP16 export (made first if missing); the keyword options apply to it only. `spec`: a
+    user model whose catalogue entry is not written yet (export.user.add)."""
+    registry = Registry(models_dir)
+    spec = spec or registry.catalogue.get(model_id)
     if variant not in spec.variants:
         raise InvalidRequest(f"{spec.name} has no variant {variant!r}; choose "
                              f"{', '.join(spec.variants)}")
-    registry = Registry(models_dir)
     out = Path(out or registry.folder(model_id, variant))
+    if variant == "fp16" and spec.base:
+        raise InvalidRequest(f"{spec.name} is your own model: `python -m export add` made its "
+                             f"FP16 export; to make it again, remove it and add it again.")
     if variant == "fp16":
         for repo in (spec.source, spec.lora):
             if repo not in (None, catalogue.LOCAL_LORA):
@@ -35,7 +39,7 @@ def export_model(model_id: str, variant: str = "fp16", models_dir: Path | None =
         return _staged(out, model_id, variant, lambda staged: _export_fp16(spec, staged))
     if variant == "int8-weights":  # of the FP16 export, made first if missing
         if not registry.is_exported(model_id, "fp16"):
-            export_model(model_id, "fp16", registry.models_dir)
+            export_model(model_id, "fp16", registry.models_dir, spec=spec)
         fp16 = registry.folder(model_id, "fp16")
         return _staged(out, model_id, variant, lambda staged: _compress_weights(spec, fp16, staged))
 
@@ -48,7 +52,7 @@ def export_model(model_id: str, variant: str = "fp16", models_dir: Path | None =
                                                "in assets/calibration_prompts.txt.")
     fp16 = registry.folder(model_id, "fp16")
     if not registry.is_exported(model_id, "fp16"):
-        export_model(model_id, "fp16", registry.models_dir)
+        export_model(model_id, "fp16", registry.models_dir, spec=spec)
 
     def build(staged: Path) -> dict:
         details = quantize.quantize(fp16, staged, spec, method=method, num_samples=samples,

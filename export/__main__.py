@@ -2,6 +2,9 @@
    servable.
    python -m export standins: build every tiny stand-in an offline first start serves.
    python -m export push MODEL --variant V --repo USER/NAME: share an exported folder on the Hub.
+   python -m export add NAME --from SOURCE [--base B] [--lora FILE_OR_REPO[:SCALE] ...]: your own
+   model (a diffusers folder, a Hub repo or a single-file .safetensors checkpoint, LoRAs fused),
+   served like the built-in ones; python -m export remove NAME deletes it.
 
 Exports with optimum-intel into <models dir>/<model>/<variant>/ and writes manifest.json there
 (a model with a LoRA, such as segmind-vegart, has it fused into the UNet first).
@@ -25,7 +28,8 @@ USAGE_ERROR = 2
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    command = {"push": push_main, "standins": standins_main}.get(argv[0] if argv else "")
+    command = {"push": push_main, "standins": standins_main, "add": add_main,
+               "remove": remove_main}.get(argv[0] if argv else "")
     try:
         return command(argv[1:]) if command else export_main(argv)
     except UserError as e:  # anything else (NNCF, numpy, OpenVINO) keeps its traceback
@@ -36,9 +40,8 @@ def main(argv: list[str] | None = None) -> int:
 def export_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", choices=sorted(catalogue.MODELS) + sorted(catalogue.AUTOENCODERS),
-                        help="a model, or a Tiny Autoencoder (TAESD) that SDXL models can "
-                             "decode with")
+    parser.add_argument("model", help="a model (built in, or yours: its int8 variants), or a "
+                                      "Tiny Autoencoder (TAESD) that SDXL models can decode with")
     parser.add_argument("--taesd", action="store_true",
                         help="also export the model's Tiny Autoencoder if it is missing")
     parser.add_argument("--variant", default="fp16", choices=sorted(catalogue.VARIANTS),
@@ -71,6 +74,10 @@ def export_main(argv: list[str]) -> int:
                            "from this machine's RAM, e.g. 5 for the SDXL UNet with 24 GB, 8 with "
                            "16 GB, 1 with 128 GB; see README)")
     args, chosen = settings.parse(parser, argv)
+    known = [*catalogue.load(chosen.models_dir).models, *catalogue.AUTOENCODERS]
+    if args.model not in known:
+        parser.error(f"argument model: invalid choice: {args.model!r} (choose from "
+                     f"{', '.join(known)})")
     for name, out in _export(args, chosen.models_dir):
         print(f"exported {name} to {out}")
     return 0
@@ -84,6 +91,53 @@ def standins_main(argv: list[str]) -> int:
     settings.add_flags(parser, ("models_dir", "verbose"))
     _, chosen = settings.parse(parser, argv)
     standins.build(chosen.models_dir, verbose=chosen.verbose)
+    return 0
+
+
+def add_main(argv: list[str]) -> int:
+    from export import user
+
+    parser = argparse.ArgumentParser(
+        prog="python -m export add", description=user.__doc__,
+        epilog="Example: python -m export add my-style --from ./my-sdxl.safetensors "
+               "--base sdxl-turbo --lora ./style.safetensors:0.8")
+    parser.add_argument("name", help="the new model's id: lowercase letters, digits, dashes")
+    parser.add_argument("--from", dest="source", required=True, metavar="SOURCE",
+                        help="a diffusers folder, a Hub repo id, or a single-file .safetensors "
+                             "checkpoint")
+    parser.add_argument("--base", default="sdxl-turbo",
+                        help=f"whose scheduler, steps, guidance, size and fast decoder it takes: "
+                             f"{', '.join(catalogue.BASES)} (default %(default)s)")
+    parser.add_argument("--lora", action="append", default=[], type=user.Lora.parse,
+                        metavar="FILE_OR_REPO[:SCALE]",
+                        help="fuse this LoRA (.safetensors, a folder or a Hub repo) at SCALE "
+                             "(default 1); repeat for more")
+    parser.add_argument("--variant", default="fp16", help="fp16 (default), int8 or int8-weights")
+    parser.add_argument("--config", metavar="FOLDER_OR_REPO",
+                        help="single-file checkpoints: a diffusers folder of the base's "
+                             "architecture to read it with (default: the base's Hub repo)")
+    parser.add_argument("--steps", type=int, help="default steps instead of the base's")
+    parser.add_argument("--guidance", type=float, help="default guidance instead of the base's")
+    parser.add_argument("--size", type=int, help="default width and height instead of the base's")
+    settings.add_flags(parser, ("models_dir",))
+    args, chosen = settings.parse(parser, argv)
+    out = user.add(args.name, args.source, chosen.models_dir, base=args.base,
+                   loras=tuple(args.lora), variant=args.variant, config=args.config,
+                   steps=args.steps, guidance=args.guidance, size=args.size)
+    print(f"added {args.name} ({args.variant}) in {out}; serve it with --model {args.name} "
+          f"(restart a running app to offer it)")
+    return 0
+
+
+def remove_main(argv: list[str]) -> int:
+    from export import user
+
+    parser = argparse.ArgumentParser(prog="python -m export remove",
+                                     description="Delete one of your models (entry and folder).")
+    parser.add_argument("name")
+    settings.add_flags(parser, ("models_dir",))
+    args, chosen = settings.parse(parser, argv)
+    print(f"removed {args.name} and {user.remove(args.name, chosen.models_dir)}")
     return 0
 
 
@@ -116,7 +170,7 @@ def _export(args, models_dir: Path):
         compress_text_encoders=args.compress_text_encoders, smooth_quant=args.smooth_quant,
         bias_correction=args.bias_correction, calibration_size=args.calibration_size,
         split=args.split)
-    fast_decoder = catalogue.get(args.model).fast_decoder
+    fast_decoder = catalogue.load(models_dir).get(args.model).fast_decoder
     if not (args.taesd and fast_decoder):
         return
     registry = Registry(models_dir)

@@ -165,10 +165,11 @@ def save_source(work: Path, vega: bool = False) -> Path:
     return source
 
 
-def save_lora(work: Path, rank: int = 4) -> Path:
-    """Make a LoRA for the Vega-like UNet with peft, on its attention projections and resnet
-    convolutions, with random non-zero weights (peft's default leaves B at zero, a no-op), and
-    save it in diffusers' LoRA format, as a training script would."""
+def save_lora(work: Path, rank: int = 4, vega: bool = True, seed: int = 1) -> Path:
+    """Make a LoRA for the Vega-like UNet (or, `vega` False, the tiny SDXL one) with peft, on its
+    attention projections and resnet convolutions, with random non-zero weights (peft's default
+    leaves B at zero, a no-op), and save it in diffusers' LoRA format, as a training script
+    would."""
     import torch
     from diffusers import StableDiffusionXLPipeline
     from diffusers.utils import convert_state_dict_to_diffusers
@@ -178,8 +179,8 @@ def save_lora(work: Path, rank: int = 4) -> Path:
     config = LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False,
                         target_modules=["to_q", "to_k", "to_v", "to_out.0", "conv1", "conv2"])
     with torch.random.fork_rng():
-        torch.manual_seed(1)
-        unet = vega_unet()
+        torch.manual_seed(seed)
+        unet = vega_unet() if vega else sdxl_unet()
         unet.add_adapter(config)
     layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
     folder = work / "lora"
