@@ -14,7 +14,7 @@ import warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Callable, Iterable, TextIO
 
 from pipelines import catalogue
 
@@ -76,19 +76,24 @@ class Step:
         return export_model(model_id, variant, self.models_dir, samples=INT8_SAMPLES)
 
 
-def missing(models_dir: Path) -> list[Step]:
-    """The steps whose output is not in the models folder yet, in order."""
-    steps = [Step(stand_in, Path(models_dir)) for stand_in in STAND_IN_STEPS]
+def missing(models_dir: Path, serving: Iterable[str] | None = None) -> list[Step]:
+    """The steps whose output is not in the models folder yet, in order; with `serving` (stand-in
+    ids), only those of these stand-ins and of their fast decoders."""
+    needed = None if serving is None else {
+        *serving, *(catalogue.get(m).fast_decoder for m in serving)}
+    steps = [Step(stand_in, Path(models_dir)) for stand_in in STAND_IN_STEPS
+             if needed is None or stand_in.id in needed]
     return [step for step in steps if not step.done()]
 
 
 def build(models_dir: Path, on_step: OnStep | None = None, log: Path | None = None,
-          verbose: bool = False) -> list[Step]:
-    """Run the missing steps in order; returns them. on_step(done, total, name) is called
-    before each step and once at the end (name None). Prints one line per step (and one saying
-    where the log is); safe in a background thread of a running app (see _routed)."""
+          verbose: bool = False, serving: Iterable[str] | None = None) -> list[Step]:
+    """Run the missing steps (of the `serving` stand-ins, default all) in order; returns them.
+    on_step(done, total, name) is called before each step and once at the end (name None).
+    Prints one line per step (and one saying where the log is); safe in a background thread of
+    a running app (see _routed)."""
     models_dir = Path(models_dir)
-    steps = missing(models_dir)
+    steps = missing(models_dir, serving)
     if not steps:
         if on_step:
             on_step(0, 0, None)

@@ -132,9 +132,13 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None = None,
 
 
 def from_flags(flags: Mapping[str, object], environ: Mapping[str, str] = os.environ) -> Settings:
-    """Settings from flag values (None: not given) and the environment. Raises InvalidSetting."""
+    """Settings from flag values (None: not given) and the environment. Only the settings a
+    command has flags for are read; the others keep their defaults, so that a variable meant
+    for another command never stops this one. Raises InvalidSetting."""
     values = {}
     for field in fields(Settings):
+        if field.name not in flags:
+            continue
         option = OPTIONS[field.name]
         given = flags.get(field.name)
         raw = given if given is not None else environ.get(option.variable)
@@ -142,7 +146,7 @@ def from_flags(flags: Mapping[str, object], environ: Mapping[str, str] = os.envi
             continue
         source = option.flag if given is not None else f"{option.flag} ({option.variable})"
         values[field.name] = _convert(option, raw, source)
-    if "host" not in values and environ.get("SPACE_ID"):
+    if "host" in flags and "host" not in values and environ.get("SPACE_ID"):
         # A Hugging Face Space reaches the app through its own proxy: every interface.
         values["host"] = "0.0.0.0"
     settings = Settings(**values)

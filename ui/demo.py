@@ -28,7 +28,10 @@ def create_demo(settings: Settings) -> gr.Blocks:
     """The app as the settings say; on a start that lacks stand-ins, they are built in the
     background while the page is up."""
     registry = Registry.from_settings(settings)
-    build = first_start.stand_in_build(registry.models_dir, settings.verbose)
+    stand_ins = [m for candidates in (MAIN_MODELS, VEGA_MODELS)
+                 for m in served(registry, candidates, building=True)
+                 if catalogue.get(m).stand_in]
+    build = first_start.stand_in_build(registry.models_dir, stand_ins, settings.verbose)
     demo = build_demo(registry, settings.queue_size, build)
     if build is not None:
         build.start()

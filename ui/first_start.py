@@ -8,7 +8,8 @@ from typing import Callable
 
 import gradio as gr
 
-OnStep = Callable[[int, int, str], None]  # (steps done, steps in all, the step starting now)
+# (steps done, steps in all, the step starting now; None at the end)
+OnStep = Callable[[int, int, str | None], None]
 log = logging.getLogger(__name__)
 
 
@@ -49,15 +50,16 @@ class StandInBuild:
                 f"soon as it is built.")
 
 
-def stand_in_build(models_dir, verbose: bool = False) -> StandInBuild | None:
-    """A build of the stand-in parts missing from models_dir, or None when none is missing;
-    verbose: the libraries' warnings on the console rather than only in the log file."""
+def stand_in_build(models_dir, serving: list[str], verbose: bool = False) -> StandInBuild | None:
+    """A build of what the stand-ins the app serves (and their fast decoders) lack in
+    models_dir, or None when nothing is missing; verbose: the libraries' warnings on the
+    console rather than only in the log file."""
     from export import standins
 
-    if not standins.missing(models_dir):
+    if not serving or not standins.missing(models_dir, serving):
         return None
     return StandInBuild(lambda on_step: standins.build(models_dir, on_step=on_step,
-                                                       verbose=verbose))
+                                                       verbose=verbose, serving=serving))
 
 
 def progress(build: StandInBuild) -> gr.Number:

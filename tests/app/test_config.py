@@ -141,3 +141,14 @@ def test_the_demo_is_built_from_the_flags(clean_env, models_dir, tmp_path):
                      if isinstance(getattr(block, "value", None), str))
     assert f"`{elsewhere / 'tiny'}`" in texts and "on **AUTO**" in texts
     assert "OpenVINO sees: CPU" in texts
+
+
+def test_a_command_reads_only_the_variables_of_its_own_flags(clean_env, tmp_path):
+    """TURBO_PORT=http is the app's problem, not the export CLI's."""
+    clean_env.setenv("TURBO_PORT", "http")
+    clean_env.setenv("TURBO_SHARE", "1")
+    clean_env.setenv("TURBO_MODELS_DIR", str(tmp_path))
+    command = settings.argparse.ArgumentParser()
+    settings.add_flags(command, ("models_dir", "verbose"))
+    _, got = settings.parse(command, [])
+    assert got.models_dir == tmp_path and got.port == Settings.port and not got.share

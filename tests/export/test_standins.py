@@ -25,7 +25,9 @@ def built(models_dir, tmp_path_factory):
     """A models folder made by `python -m export standins` (a child process: its console is
     what a user sees) and that run's output; the session's folder when conftest built it with
     standins.build (its log is there), to build the stand-ins only once."""
-    if (models_dir / "logs" / "export.log").is_file():
+    log = models_dir / "logs" / "export.log"
+    total = len(standins.STAND_IN_STEPS)
+    if log.is_file() and f"[{total}/{total}] exporting" in log.read_text():  # built all there
         return models_dir, None
     folder = tmp_path_factory.mktemp("standins")
     done = subprocess.run([sys.executable, "-m", "export", "standins", "--models-dir",
@@ -83,12 +85,12 @@ def test_the_console_gets_one_line_per_step_even_from_a_background_thread(tmp_pa
 
     app_printed = threading.Event()
     steps = [NoisyStep("First step"), NoisyStep("Second step", app_printed)]
-    monkeypatch.setattr(standins, "missing", lambda folder: steps)
+    monkeypatch.setattr(standins, "missing", lambda folder, serving=None: steps)
     calls = []
     builder = threading.Thread(target=standins.build, args=(tmp_path,),
                                kwargs=dict(on_step=lambda *args: calls.append(args)))
     builder.start()
-    while len(calls) < 2:  # the app goes on printing while the second step runs
+    while len(calls) < 2 and builder.is_alive():  # the app prints while the second step runs
         builder.join(0.01)
     print("the app's own line")
     app_printed.set()
@@ -106,3 +108,12 @@ def test_the_console_gets_one_line_per_step_even_from_a_background_thread(tmp_pa
                   "a transformers warning", "a progress bar"):
         assert noise in text
     assert not isinstance(sys.stdout, standins._ThreadStream)  # put back
+
+
+def test_only_the_stand_ins_served_and_their_fast_decoder_are_built(tmp_path):
+    """A Space serving a real SDXL-Turbo still needs the Vega stand-in (and its TAESD), nothing
+    more."""
+    steps = standins.missing(tmp_path, serving=["tiny-vega"])
+    assert [(step.stand_in.id, step.stand_in.variant) for step in steps] == [
+        ("tiny-taesd", "fp16"), ("tiny-vega", "fp16"), ("tiny-taesd", "int8")]
+    assert len(standins.missing(tmp_path)) == len(standins.STAND_IN_STEPS)
