@@ -3,7 +3,7 @@ flags and TURBO_* variables, builds the app (ui/) and launches it.
 
     python app.py [--host H] [--port N] [--share --auth USER:PASS] [--device CPU|GPU|NPU|AUTO]
                   [--models-dir DIR] [--queue-size N] [--ram-budget-gb GB] [--precision P]
-                  [--ov-cache/--no-ov-cache] [--static-shapes] [-v]
+                  [--ov-cache/--no-ov-cache] [--static-shapes] [--mcp] [-v]
 
 Every flag has a TURBO_* variable (README, Configuration). `import app` builds nothing;
 `app.demo` (what `gradio app.py` reload mode asks for) builds the app from this process's flags.
@@ -41,13 +41,18 @@ def create_demo(settings: Settings):
     return build(settings)
 
 
-def main(argv: list[str] | None = None) -> None:
+def launch_options(settings: Settings) -> dict:
+    """demo.launch's arguments for these settings."""
     from ui.demo import LAUNCH_OPTIONS
 
+    return dict(server_name=settings.host, server_port=settings.port, share=settings.share,
+                auth=settings.auth_pair, mcp_server=settings.mcp, **LAUNCH_OPTIONS)
+
+
+def main(argv: list[str] | None = None) -> None:
     settings = parse_settings(argv)
     logging.basicConfig(level=logging.INFO if settings.verbose else logging.WARNING)
-    create_demo(settings).launch(server_name=settings.host, server_port=settings.port,
-                                 share=settings.share, auth=settings.auth_pair, **LAUNCH_OPTIONS)
+    create_demo(settings).launch(**launch_options(settings))
 
 
 def __getattr__(name: str):

@@ -52,6 +52,7 @@ class Settings:
     share_without_auth: bool = False
     queue_size: int = 16
     verbose: bool = False  # show library warnings on the console instead of only in the log
+    mcp: bool = False  # also serve the generation tools to AI agents (gradio's MCP server)
 
     @property
     def ram_budget(self) -> int | None:
@@ -96,6 +97,8 @@ OPTIONS = {option.name: option for option in (
     Option("ov_cache", "OpenVINO's compiled-model cache in <models dir>/.ov-cache", bool),
     Option("static_shapes", "compile for the request's size; recompile when it changes", bool),
     Option("verbose", "show library warnings on the console (else only in the log file)", bool),
+    Option("mcp", "also serve the generation tools to AI agents as an MCP server, at "
+                  "/gradio_api/mcp/", bool),
 )}
 SERVING = ("models_dir", "device", "precision", "ram_budget_gb", "ov_cache", "static_shapes",
            "verbose")

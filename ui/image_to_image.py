@@ -15,7 +15,8 @@ def image_to_image_tab(registry: Registry, model_ids: list[str]) -> dict:
                        fast_decoder=None, model_id=model_ids[0], guidance=None,
                        negative_prompt=None, size=None, http: gr.Request = None,
                        progress=gr.Progress()):
-        """Transform an image as a prompt says; streams a preview per step, then the result.
+        """Transform an image as a prompt says, on this machine's CPU. Returns the PNG image,
+        the seed used, and Markdown with the time per stage and any warning.
 
         Args:
             image: the image to transform (center-cropped to the size).

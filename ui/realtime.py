@@ -21,8 +21,23 @@ def wire(registry: Registry, controls: dict) -> None:
     def realtime(enabled, prompt, seed, steps, width, height, variant, fast_decoder, model_id,
                  guidance=None, negative_prompt=None, http: gr.Request = None,
                  progress=gr.Progress()):
-        """Generate at once for real-time mode (a newer call of the session supersedes one still
-        waiting); does nothing unless enabled is true and the prompt has text."""
+        """Generate at once, for real-time mode: a newer call of the same session supersedes one
+        still waiting. Does nothing unless enabled is true and the prompt has text. Returns the
+        PNG image, the seed used, and Markdown with the time per stage.
+
+        Args:
+            enabled: generate only when true (the page's Real-time switch).
+            prompt: what the image should show.
+            seed: the seed to use (kept fixed while typing).
+            steps: denoising steps, within the model's range.
+            width: in pixels, a multiple of 64 within the model's range.
+            height: in pixels, a multiple of 64 within the model's range.
+            variant: fp16, int8 or int8-weights, as exported here.
+            fast_decoder: decode with the Tiny Autoencoder (TAESD) where it is exported.
+            model_id: a catalogue model id served here.
+            guidance: classifier-free guidance, for models that use it.
+            negative_prompt: what the image should not show (applies at guidance above 1).
+        """
         if not enabled or not prompt.strip():
             return gr.skip()
         request = Text2Image(prompt=prompt, model_id=model_id, variant=variant, seed=seed,

@@ -145,6 +145,7 @@ def stop_button(runs: Runs, api_name: str) -> gr.Button:
         """Stop this session's running generation in this tab at its next step."""
         runs.stop(http.session_hash)
 
-    # queue=False: a full queue must not refuse a Stop.
-    button.click(stop, api_name=api_name, queue=False)
+    # queue=False: a full queue must not refuse a Stop. Undocumented: callable by API clients
+    # (their own session's run), but no MCP tool: an agent's call has a session of its own.
+    button.click(stop, api_name=api_name, queue=False, api_visibility="undocumented")
     return button

@@ -16,10 +16,12 @@ def text_to_image_tab(registry: Registry, model_ids: list[str]) -> dict:
     def text_to_image(prompt, seed, randomize, steps, width, height, variant, fast_decoder=None,
                       model_id=model_ids[0], guidance=None, negative_prompt=None,
                       http: gr.Request = None, progress=gr.Progress()):
-        """Generate an image from a text prompt; streams a preview per step, then the result.
+        """Generate an image from a text prompt on this machine's CPU (SDXL-Turbo on OpenVINO,
+        or another served model). Returns the PNG image (its settings in PNG text chunks), the
+        seed used, and Markdown with the time per stage and any warning.
 
         Args:
-            prompt: what the image should show.
+            prompt: what the image should show, in English; the model reads 77 CLIP tokens.
             seed: the seed to use when randomize is false.
             randomize: pick a random seed (the one used is returned).
             steps: denoising steps, within the model's range.

@@ -29,7 +29,8 @@ def vega_text_to_image_tab(registry: Registry, model_id: str) -> dict:
     def vega_text_to_image(prompt, negative_prompt, steps, guidance, width, height, seed,
                            randomize, variant, fast_decoder, http: gr.Request = None,
                            progress=gr.Progress()):
-        """Generate an image with Segmind-VegaRT; streams a preview per step, then the result.
+        """Generate an image from a text prompt with Segmind-VegaRT (1024² in 2-8 steps).
+        Returns the PNG image, the seed used, and Markdown with the time per stage.
 
         Args:
             prompt: what the image should show.
@@ -59,7 +60,8 @@ def vega_image_to_image_tab(registry: Registry, model_id: str) -> dict:
     def vega_image_to_image(image, prompt, negative_prompt, strength, steps, guidance, size,
                             seed, randomize, variant, fast_decoder, http: gr.Request = None,
                             progress=gr.Progress()):
-        """Transform an image with Segmind-VegaRT; streams a preview per step, then the result.
+        """Transform an image as a prompt says with Segmind-VegaRT (2-8 steps). Returns the PNG
+        image, the seed used, and Markdown with the time per stage.
 
         Args:
             image: the image to transform (center-cropped to the size).

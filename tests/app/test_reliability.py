@@ -115,6 +115,8 @@ def test_stop_pressed_while_the_model_loads_is_not_lost(registry):
     runs, session = Runs(), "a-session"
 
     class StopWhileLoading:  # the user presses Stop during the first load
+        catalogue = registry.catalogue
+
         def get(self, *args, **kwargs):
             runs.stop(session)
             return registry.get(*args, **kwargs)

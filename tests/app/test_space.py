@@ -18,8 +18,9 @@ def front_matter() -> dict:
 
 def test_front_matter_matches_the_app_and_its_pins():
     space = front_matter()
-    gradio_pin = re.search(r"^gradio==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M)
-    assert space["sdk"] == "gradio" and space["sdk_version"] == gradio_pin.group(1)
+    gradio_pin = re.search(r"^gradio(\[mcp\])?==(\S+)", (ROOT / "requirements.txt").read_text(),
+                           re.M)
+    assert space["sdk"] == "gradio" and space["sdk_version"] == gradio_pin.group(2)
     assert space["python_version"] == "3.11"  # a string: YAML would read 3.10 as 3.1
     assert (ROOT / space["app_file"]).is_file()
     assert space["suggested_hardware"] == "cpu-upgrade"
