@@ -9,6 +9,7 @@ from pipelines.errors import UserError
 from pipelines.registry import Registry
 from pipelines.requests import MAX_SEED, Text2Image
 from ui import examples
+from ui.generation import document
 from ui.running import GENERATION, user_error
 
 
@@ -39,13 +40,7 @@ def compare_tab(registry: Registry, model_id: str) -> gr.Markdown:
         """Generate one prompt and seed with the FP16 and the INT8 variant of the model, one
         after the other, to see what INT8 quantization buys and costs. Returns both images, a
         Markdown table (latency per stage, sizes on disk, memory, speedup, PSNR and SSIM), the
-        latencies per stage, and every figure as JSON.
-
-        Args:
-            prompt: what the image should show, in English, up to 77 CLIP tokens.
-            steps: denoising steps, within the model's range (1-4 for SDXL-Turbo).
-            seed: the seed both variants use, 0 to 4294967295.
-        """
+        latencies per stage, and every figure as JSON (both variants use the same seed)."""
         progress(0, desc="FP16, then INT8 (loading compiles each once)…")
         request = Text2Image(prompt=prompt, model_id=model_id, seed=seed, steps=steps)
         try:
@@ -58,6 +53,7 @@ def compare_tab(registry: Registry, model_id: str) -> gr.Markdown:
 
     # The generation group: the two runs never share the cores with another generation, so
     # their times are comparable.
+    document(compare_variants)
     gr.on([button.click, prompt.submit], compare_variants, inputs=[prompt, steps, seed],
           outputs=[fp16_image, int8_image, table, chart, figures], api_name="compare",
           concurrency_id=GENERATION, concurrency_limit=1)

@@ -32,6 +32,25 @@ FOLLOWS_MODEL = {
 }
 # Parameters of an event function that gradio fills in itself.
 GRADIO_FILLS = ("http", "request", "progress")
+# What each event parameter means, written once for every event function: document() adds them
+# to its docstring as Args, which gradio shows on the API page and gives MCP clients.
+PARAMETERS = {
+    "enabled": "generate only when true (the page's Real-time switch).",
+    "image": "the image to transform (center-cropped to the size).",
+    "prompt": "what the image should show, in English; the model reads 77 CLIP tokens.",
+    "negative_prompt": "what the image should not show (applies at guidance above 1).",
+    "strength": "how much to change, 0 to 1; int(steps × strength) denoising steps run.",
+    "steps": "denoising steps, within the model's range (SDXL-Turbo: 1-4).",
+    "guidance": "classifier-free guidance, for models that use it (SDXL-Turbo: 0).",
+    "width": "in pixels, a multiple of 64 within the model's range.",
+    "height": "in pixels, a multiple of 64 within the model's range.",
+    "size": "width and height of the result in pixels (default: the model's).",
+    "seed": "the seed to use when randomize is false, 0 to 4294967295.",
+    "randomize": "pick a random seed (the one used is returned).",
+    "variant": "fp16, int8 or int8-weights, as exported here.",
+    "fast_decoder": "decode with the Tiny Autoencoder (TAESD) where it is exported.",
+    "model_id": "the id of a model served here (the page's model choice).",
+}
 
 
 def steps_range(spec: ModelSpec, task: str) -> Range:
@@ -59,6 +78,7 @@ def generation_tab(registry: Registry, model_ids: list[str], task: str, event: C
         with gr.Column():
             controls["outputs"] = list(result_outputs())
     _follow_model(registry, task, controls)
+    document(event)
     gr.on([controls["button"].click, controls["prompt"].submit], event,
           inputs=inputs_of(event, controls), outputs=controls["outputs"],
           api_name=event.__name__, concurrency_id=GENERATION, concurrency_limit=1)
@@ -115,10 +135,20 @@ def _follow_model(registry: Registry, task: str, controls: dict) -> None:
                                 api_visibility="private")
 
 
+def parameters(event: Callable) -> list[str]:
+    """The event's parameters that controls feed, in order."""
+    return [name for name in inspect.signature(event).parameters if name not in GRADIO_FILLS]
+
+
 def inputs_of(event: Callable, controls: dict) -> list:
     """The controls feeding `event`, in the order of its parameters."""
-    return [controls[name] for name in inspect.signature(event).parameters
-            if name not in GRADIO_FILLS]
+    return [controls[name] for name in parameters(event)]
+
+
+def document(event: Callable) -> None:
+    """Add an Args section for the event's parameters (from PARAMETERS) to its docstring."""
+    args = "\n".join(f"    {name}: {PARAMETERS[name]}" for name in parameters(event))
+    event.__doc__ = f"{inspect.cleandoc(event.__doc__)}\n\nArgs:\n{args}"
 
 
 def model_settings(registry: Registry, model_id: str, task: str) -> list:

@@ -5,7 +5,7 @@ import gradio as gr
 from pipelines.realtime import NewestOnly
 from pipelines.registry import Registry
 from pipelines.requests import Text2Image
-from ui.generation import inputs_of
+from ui.generation import document, inputs_of
 from ui.running import describe, run_request
 
 
@@ -24,19 +24,6 @@ def wire(registry: Registry, controls: dict) -> None:
         """Generate at once, for real-time mode: a newer call of the same session supersedes one
         still waiting. Does nothing unless enabled is true and the prompt has text. Returns the
         PNG image, the seed used, and Markdown with the time per stage.
-
-        Args:
-            enabled: generate only when true (the page's Real-time switch).
-            prompt: what the image should show.
-            seed: the seed to use (kept fixed while typing).
-            steps: denoising steps, within the model's range.
-            width: in pixels, a multiple of 64 within the model's range.
-            height: in pixels, a multiple of 64 within the model's range.
-            variant: fp16, int8 or int8-weights, as exported here.
-            fast_decoder: decode with the Tiny Autoencoder (TAESD) where it is exported.
-            model_id: a catalogue model id served here.
-            guidance: classifier-free guidance, for models that use it.
-            negative_prompt: what the image should not show (applies at guidance above 1).
         """
         if not enabled or not prompt.strip():
             return gr.skip()
@@ -46,6 +33,7 @@ def wire(registry: Registry, controls: dict) -> None:
         result = newest.run(http.session_hash, lambda: run_request(registry, request, progress))
         return gr.skip() if result is None else (result.image, result.seed, describe(result))
 
+    document(realtime)
     gr.on([controls["prompt"].input] + [controls[name].release
                                          for name in ("steps", "width", "height", "guidance")],
           realtime, inputs=inputs_of(realtime, controls), outputs=controls["outputs"],

@@ -19,19 +19,6 @@ def text_to_image_tab(registry: Registry, model_ids: list[str]) -> dict:
         """Generate an image from a text prompt on this machine's CPU (SDXL-Turbo on OpenVINO,
         or another served model). Returns the PNG image (its settings in PNG text chunks), the
         seed used, and Markdown with the time per stage and any warning.
-
-        Args:
-            prompt: what the image should show, in English; the model reads 77 CLIP tokens.
-            seed: the seed to use when randomize is false.
-            randomize: pick a random seed (the one used is returned).
-            steps: denoising steps, within the model's range.
-            width: in pixels, a multiple of 64 within the model's range.
-            height: in pixels, a multiple of 64 within the model's range.
-            variant: fp16, int8 or int8-weights, as exported here.
-            fast_decoder: decode with the Tiny Autoencoder (TAESD) where it is exported.
-            model_id: a catalogue model id served here.
-            guidance: classifier-free guidance, for models that use it.
-            negative_prompt: what the image should not show (applies at guidance above 1).
         """
         request = Text2Image(prompt=prompt, model_id=model_id, variant=variant,
                              seed=None if randomize else seed, steps=steps, width=width,

@@ -31,18 +31,6 @@ def vega_text_to_image_tab(registry: Registry, model_id: str) -> dict:
                            progress=gr.Progress()):
         """Generate an image from a text prompt with Segmind-VegaRT (1024² in 2-8 steps).
         Returns the PNG image, the seed used, and Markdown with the time per stage.
-
-        Args:
-            prompt: what the image should show.
-            negative_prompt: what it should not show (applies at guidance above 1).
-            steps: LCM steps, 2 to 8.
-            guidance: 0 to 2.
-            width: in pixels, a multiple of 64.
-            height: in pixels, a multiple of 64.
-            seed: the seed to use when randomize is false.
-            randomize: pick a random seed (the one used is returned).
-            variant: fp16 or int8, as exported here.
-            fast_decoder: decode with the Tiny Autoencoder (TAESD) where it is exported.
         """
         request = Text2Image(prompt=prompt, negative_prompt=negative_prompt, model_id=model_id,
                              variant=variant, steps=steps, guidance=guidance, width=width,
@@ -62,19 +50,6 @@ def vega_image_to_image_tab(registry: Registry, model_id: str) -> dict:
                             progress=gr.Progress()):
         """Transform an image as a prompt says with Segmind-VegaRT (2-8 steps). Returns the PNG
         image, the seed used, and Markdown with the time per stage.
-
-        Args:
-            image: the image to transform (center-cropped to the size).
-            prompt: what it should become.
-            negative_prompt: what it should not show (applies at guidance above 1).
-            strength: how much to change, from 0 to 1.
-            steps: LCM steps, 2 to 8.
-            guidance: 0 to 2.
-            size: width and height of the result in pixels.
-            seed: the seed to use when randomize is false.
-            randomize: pick a random seed (the one used is returned).
-            variant: fp16 or int8, as exported here.
-            fast_decoder: decode with the Tiny Autoencoder (TAESD) where it is exported.
         """
         request = image_request(image, prompt=prompt, negative_prompt=negative_prompt,
                                 model_id=model_id, variant=variant, strength=strength,
