@@ -168,11 +168,16 @@ def save_source(work: Path, vega: bool = False) -> Path:
 def save_lora(work: Path, rank: int = 4, vega: bool = True, seed: int = 1) -> Path:
     """Make a LoRA for the Vega-like UNet (or, `vega` False, the tiny SDXL one) with peft, on its
     attention projections and resnet convolutions, with random non-zero weights (peft's default
-    leaves B at zero, a no-op), and save it in diffusers' LoRA format, as a training script
-    would."""
+    leaves B at zero, a no-op), and save it with save_lora_weights in peft's key names
+    (lora_A/lora_B), which diffusers loads as they are.
+
+    Not through convert_state_dict_to_diffusers, as diffusers' attention-only training scripts
+    do: it renames only the attention keys (to_q.lora_A -> to_q.lora.down), not the
+    convolutions', and diffusers judges the file's format by its first key (a convolution's,
+    peft's), so the renamed attention weights were never loaded: only conv1/conv2 took effect
+    (tests/export/test_lora_and_weights.py checks every targeted module changes)."""
     import torch
     from diffusers import StableDiffusionXLPipeline
-    from diffusers.utils import convert_state_dict_to_diffusers
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
@@ -182,7 +187,7 @@ def save_lora(work: Path, rank: int = 4, vega: bool = True, seed: int = 1) -> Pa
         torch.manual_seed(seed)
         unet = vega_unet() if vega else sdxl_unet()
         unet.add_adapter(config)
-    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    layers = get_peft_model_state_dict(unet)
     folder = work / "lora"
     StableDiffusionXLPipeline.save_lora_weights(folder, unet_lora_layers=layers)
     return folder

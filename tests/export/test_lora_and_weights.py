@@ -32,6 +32,30 @@ def test_int8_calibration_runs_at_the_models_own_scheduler_and_steps(models_dir)
     assert [float(s["timestep"].item()) for s in samples] == [float(t) for t in lcm.timesteps]
 
 
+@pytest.mark.parametrize("vega", [True, False])
+def test_the_tiny_lora_changes_every_module_it_targets(tmp_path, vega):
+    """Attention and convolution weights alike, loaded without peft's "additional target
+    modules" warning (its attention keys were once saved under diffusers' old names, which
+    diffusers skipped: only the convolutions changed)."""
+    import warnings
+
+    import torch
+
+    from export import lora, tiny
+
+    pipeline = tiny.build_pipeline(tmp_path, vega=vega)
+    before = {k: v.clone() for k, v in pipeline.unet.state_dict().items()}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lora.fuse_into(pipeline, [(tiny.save_lora(tmp_path, vega=vega), 1.0)])
+    assert not [w for w in caught if "target modules" in str(w.message)]
+    targets = ("to_q", "to_k", "to_v", "to_out.0", "conv1", "conv2")
+    targeted = [k for k in before if k.endswith(".weight") and k[:-7].endswith(targets)]
+    after = pipeline.unet.state_dict()
+    assert {t for t in targets if any(k[:-7].endswith(t) for k in targeted)} == set(targets)
+    assert [k for k in targeted if torch.equal(before[k], after[k])] == []
+
+
 @pytest.fixture(scope="module")
 def compressed(models_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("weights")
