@@ -47,6 +47,8 @@ def add(name: str, source: str, models_dir: Path | None = None, *, base: str = "
     spec = _checked(name, entry)
     kind = _source_kind(source)
     config = config or catalogue.MODELS[base].source
+    if kind == "single-file" and config != catalogue.MODELS[base].source:
+        entry["config"] = config  # for the add line that makes it again (catalogue.add_command)
     for repo in _hub_inputs(source, kind, loras, config):
         from export.convert import check_hub
 

@@ -135,12 +135,13 @@ def _warn(models: catalogue.Catalogue) -> None:
 
 
 def _where(registry, model_id: str, variant: str) -> str:
-    repo = registry.catalogue.get(model_id).hub_exports.get(variant)
+    spec = registry.catalogue.get(model_id)
+    repo = spec.hub_exports.get(variant)
     if registry.is_exported(model_id, variant):
         return f"exported, {_size(registry.folder(model_id, variant))}"
     if (cached := registry.cached_hub_folder(model_id, variant)) is not None:
         return f"pre-exported {repo}, in the Hugging Face cache, {_size(cached)}"
-    export = catalogue.export_command(model_id, variant)
+    export = catalogue.export_command(model_id, variant, spec)
     if repo:
         return f"not here: downloads pre-exported {repo} on first use, or: {export}"
     return f"not exported: {export}"

@@ -7,6 +7,7 @@ registry holds and every surface that serves user models reads; `get()` knows on
 
 import json
 import re
+import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -50,8 +51,10 @@ class ModelSpec:
     # The UNet takes the guidance scale as an embedding (time_cond_proj_dim, a timestep_cond
     # input), as LCM-distilled UNets do; an LCM-LoRA fused into SDXL (VegaRT) adds none.
     guidance_embedding: bool = False
-    # A user's model (catalogue.json): the built-in model whose settings it takes.
+    # A user's model (catalogue.json): the built-in model whose settings it takes, and the
+    # `python -m export add` line that makes it (its entry's fields as flags).
     base: str | None = None
+    add_command: str | None = None
 
     def guided(self, guidance: float) -> bool:
         """Whether diffusers runs classifier-free guidance at this guidance scale (its
@@ -214,10 +217,28 @@ def make_scheduler(spec: ModelSpec, config):
     return getattr(diffusers, spec.scheduler).from_config(config, **dict(spec.scheduler_options))
 
 
-def export_command(model_id: str, variant: str = "fp16") -> str:
-    """The command a user runs to make a model (or an autoencoder) available."""
+def export_command(model_id: str, variant: str = "fp16", spec: "ModelSpec | None" = None) -> str:
+    """The command a user runs to make a model (or an autoencoder) available. A user's model
+    (`spec` with a base) is made by `export add`, which `python -m export NAME` refuses for
+    fp16, and `add` refuses while the entry exists: remove it, then add it again."""
+    if spec is not None and spec.base and variant == "fp16":
+        return f"python -m export remove {spec.id} && {spec.add_command}"
     suffix = "" if variant == "fp16" else f" --variant {variant}"
     return f"python -m export {model_id}{suffix}"
+
+
+def add_command(model_id: str, entry: dict) -> str:
+    """The `python -m export add` line of a user entry (with --config where it was given)."""
+    words = ["python", "-m", "export", "add", model_id, "--from", entry["source"],
+             "--base", entry["base"]]
+    if entry.get("config"):
+        words += ["--config", entry["config"]]
+    for lora in entry.get("loras", []):
+        words += ["--lora", f"{lora['source']}:{lora['scale']:g}"]
+    for key in ("steps", "guidance", "size"):
+        if entry.get(key) is not None:
+            words += [f"--{key}", f"{entry[key]:g}"]
+    return shlex.join(words)
 
 
 # --- The user's models: <models dir>/catalogue.json, written by `python -m export add`. ---
@@ -311,11 +332,12 @@ def user_spec(model_id: str, entry: object) -> ModelSpec:
         if value is not None:
             overrides.update(_override(base, key, value))
     name = _field(entry, "name", str, default=model_id)
+    _field(entry, "config", str, default=None)  # read by add_command
     return replace(base, id=model_id, name=name, source=source, variants=tuple(variants),
                    description=_field(entry, "description", str, default=describe(
                        source, base, loras)),
                    hub_exports={}, lora=None, stand_in=False, stands_in_for=None,
-                   base=base_id, **overrides)
+                   base=base_id, add_command=add_command(model_id, entry), **overrides)
 
 
 def describe(source: str, base: ModelSpec, loras: list[dict]) -> str:

@@ -267,8 +267,8 @@ class Registry:
         if found is not None:
             return found
         repo = spec.hub_exports.get(variant)
-        export = (f"Run `{catalogue.export_command(spec.id, variant)}` (or give --models-dir, "
-                  f"TURBO_MODELS_DIR, a folder that has it).")
+        export = (f"Run `{catalogue.export_command(spec.id, variant, spec)}` (or give "
+                  f"--models-dir, TURBO_MODELS_DIR, a folder that has it).")
         if repo is None:
             raise ModelNotAvailable(
                 f"{spec.name} ({variant}) is not exported in {self.models_dir}. {export}")
@@ -331,8 +331,8 @@ class Registry:
         except Exception as e:  # a damaged folder: say which and how to fix it
             raise ModelNotAvailable(
                 f"{spec.name} ({variant}) in {folder} could not be loaded ({summary(e)}). The "
-                f"folder may be incomplete or "
-                f"damaged: export it again with `{catalogue.export_command(spec.id, variant)}`."
+                f"folder may be incomplete or damaged: export it again with "
+                f"`{catalogue.export_command(spec.id, variant, spec)}`."
             ) from e
         clock = StageClock()
         for pipeline in pipelines.values():

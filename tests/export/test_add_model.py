@@ -159,3 +159,23 @@ def test_remove_deletes_entry_and_folder(models, capsys):
     assert not (models / "styled-half").exists()
     registry = Registry(models, cache=False)
     assert registry.catalogue.user_ids == ["styled"] and "styled-half" not in registry.catalogue
+
+
+def test_a_missing_export_of_yours_names_the_add_line_that_makes_it(tmp_path):
+    """`python -m export NAME` refuses a user model's fp16 and `add` refuses a name in use: the
+    message says remove, then the entry's own `export add` line."""
+    from pipelines.errors import ModelNotAvailable
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "catalogue.json").write_text(json.dumps({"models": {"mine": {
+        "base": "sdxl-turbo", "source": "/my models/fine.safetensors", "variants": ["fp16"],
+        "config": "/cfg", "loras": [{"source": "owner/style", "scale": 0.5}], "steps": 2}}}))
+    with pytest.raises(ModelNotAvailable) as refused:
+        Registry(folder, cache=False).get("mine", "fp16")
+    line = ("python -m export remove mine && python -m export add mine --from "
+            "'/my models/fine.safetensors' --base sdxl-turbo --config /cfg "
+            "--lora owner/style:0.5 --steps 2")
+    assert line in str(refused.value) and "`python -m export mine`" not in str(refused.value)
+    listing = run("pipelines", "list", "--models-dir", folder)
+    assert line in listing.stdout

@@ -95,3 +95,4 @@ def test_a_single_file_serves_the_same_image_as_its_diffusers_folder(wide, tmp_p
     assert np.array_equal(single, image(registry, "my-folder"))
     manifest = (models / "my-single" / "fp16" / "manifest.json").read_text()
     assert '"source_kind": "single-file"' in manifest and "my-finetune.safetensors" in manifest
+    assert f"--config {wide['folder']}" in registry.catalogue.get("my-single").add_command
