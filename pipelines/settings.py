@@ -134,13 +134,16 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None = None,
     return args, settings
 
 
-def from_flags(flags: Mapping[str, object], environ: Mapping[str, str] = os.environ) -> Settings:
+def from_flags(flags: Mapping[str, object], environ: Mapping[str, str] = os.environ,
+               names=None) -> Settings:
     """Settings from flag values (None: not given) and the environment. Only the settings a
-    command has flags for are read; the others keep their defaults, so that a variable meant
-    for another command never stops this one. Raises InvalidSetting."""
+    command takes (`names`; default: those in `flags`) are read, the others keep their
+    defaults, so that a variable meant for another command never stops this one. Raises
+    InvalidSetting."""
+    names = set(flags if names is None else names)
     values = {}
     for field in fields(Settings):
-        if field.name not in flags:
+        if field.name not in names:
             continue
         option = OPTIONS[field.name]
         given = flags.get(field.name)
@@ -149,7 +152,7 @@ def from_flags(flags: Mapping[str, object], environ: Mapping[str, str] = os.envi
             continue
         source = option.flag if given is not None else f"{option.flag} ({option.variable})"
         values[field.name] = _convert(option, raw, source)
-    if "host" in flags and "host" not in values and environ.get("SPACE_ID"):
+    if "host" in names and "host" not in values and environ.get("SPACE_ID"):
         # A Hugging Face Space reaches the app through its own proxy: every interface.
         values["host"] = "0.0.0.0"
     settings = Settings(**values)

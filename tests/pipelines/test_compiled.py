@@ -58,7 +58,8 @@ def test_invalid_precision_is_a_clear_error(models_dir, monkeypatch):
         Registry(models_dir, precision="fp8")
     monkeypatch.setenv("TURBO_PRECISION", "int4")
     with pytest.raises(InvalidSetting, match="TURBO_PRECISION"):
-        Registry.from_settings(settings.from_flags({"models_dir": models_dir}))
+        Registry.from_settings(settings.from_flags({"models_dir": models_dir},
+                                                   names=settings.SERVING))
     with pytest.raises(SystemExit):
         parse_args(["--precision", "fp8"])
     assert parse_args(["--precision", "f32"]).precision == "f32"
@@ -86,8 +87,8 @@ def test_second_load_compiles_from_the_cache_into_the_same_images(fresh_models):
 
 def test_the_cache_can_be_turned_off(fresh_models, monkeypatch):
     monkeypatch.setenv("TURBO_OV_CACHE", "0")
-    loaded = Registry.from_settings(settings.from_flags({"models_dir": fresh_models})).get(
-        "tiny", "fp16")
+    chosen = settings.from_flags({"models_dir": fresh_models}, names=settings.SERVING)
+    loaded = Registry.from_settings(chosen).get("tiny", "fp16")
     assert loaded.from_cache is None and not (fresh_models / ".ov-cache").exists()
 
 
