@@ -83,6 +83,17 @@ def image(registry: Registry, model_id: str) -> np.ndarray:
     return np.asarray(generate.run(registry.get(model_id, "fp16"), request).image)
 
 
+def test_a_single_file_is_read_as_its_diffusers_folder(wide):
+    """What `export add --from FILE --config FOLDER` exports: the folder's weights exactly."""
+    from diffusers import StableDiffusionXLPipeline
+
+    read = user._load(str(wide["file"]), "single-file", str(wide["folder"]))
+    folder = StableDiffusionXLPipeline.from_pretrained(wide["folder"])
+    for part in ("unet", "vae", "text_encoder", "text_encoder_2"):
+        _same(getattr(folder, part).state_dict(), getattr(read, part).state_dict())
+
+
+@pytest.mark.slow  # two exports of its own: python -m pytest -m slow
 def test_a_single_file_serves_the_same_image_as_its_diffusers_folder(wide, tmp_path, capsys):
     models = tmp_path / "models"
     assert export_cli(["add", "my-single", "--from", str(wide["file"]), "--base", "sdxl-turbo",
