@@ -50,8 +50,10 @@ def test_a_full_queue_answers_busy_and_the_app_recovers(registry):
         client = Client(demo.local_url, verbose=False)
         loaded = registry.get("tiny", "fp16")
         with loaded.lock:  # the model is busy: one job waits on it, two queue, the rest are refused
-            jobs = [client.submit("a cat", 1, False, 1, 256, 256, api_name="/text_to_image")
-                    for _ in range(8)]
+            # A seed each: identical results share one content-hashed cache file, which gradio
+            # rewrites while another client may be downloading it (an empty download, seen once).
+            jobs = [client.submit("a cat", seed, False, 1, 256, 256, api_name="/text_to_image")
+                    for seed in range(1, 9)]
             deadline = time.monotonic() + JOB_TIMEOUT
             while sum(job.done() for job in jobs) < 5 and time.monotonic() < deadline:
                 time.sleep(0.1)
