@@ -2,6 +2,7 @@
 
     python -m pipelines generate "a red fox" --model sdxl-turbo --variant int8 --steps 1 --seed 42 -o fox.png
     python -m pipelines generate "an oil painting" --image photo.png --strength 0.5 -o painting.png
+    python -m pipelines generate "a red fox" -n 4 --seed 42 -o fox.png   # fox-42.png ... fox-45.png
     python -m pipelines list
 
 The PNG carries the generation settings as text chunks (see pipelines/pngmeta.py). Input the
@@ -13,7 +14,8 @@ from pathlib import Path
 
 from pipelines import catalogue, pngmeta, settings
 from pipelines.errors import UserError
-from pipelines.requests import Image2Image, InvalidRequest, Text2Image, load_image, validate
+from pipelines.requests import (Image2Image, InvalidRequest, Text2Image, load_image, seeds,
+                                single, validate)
 
 USAGE_ERROR = 2
 
@@ -32,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(required=True, metavar="COMMAND")
 
-    gen = commands.add_parser("generate", help="make one image")
+    gen = commands.add_parser("generate", help="make an image, or a batch of up to 4")
     gen.set_defaults(command=generate)
     gen.add_argument("prompt")
     gen.add_argument("--model", default=catalogue.DEFAULT_MODEL,
@@ -40,6 +42,8 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--variant", default="fp16")
     gen.add_argument("--steps", type=int, help="default: the model's")
     gen.add_argument("--seed", type=int, help="default: random (printed)")
+    gen.add_argument("-n", "--images", type=int, default=1,
+                     help="how many images, 1-4; image i uses seed + i (default: 1)")
     gen.add_argument("--width", type=int, help="text-to-image only; default: the model's")
     gen.add_argument("--height", type=int, help="text-to-image only; default: the model's")
     gen.add_argument("--guidance", type=float, help="default: the model's")
@@ -47,7 +51,9 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--strength", type=float, help="image-to-image: how much to change")
     gen.add_argument("--no-fast-decoder", dest="fast_decoder", action="store_const", const=False,
                      help="decode with the full VAE instead of TAESD")
-    gen.add_argument("-o", "--output", type=Path, help="PNG to write (default: <model>-<seed>.png)")
+    gen.add_argument("-o", "--output", type=Path,
+                     help="PNG to write (default: <model>-<seed>.png); of a batch, each image "
+                          "gets its seed: OUTPUT-<seed>.png")
     _location_options(gen)
 
     listing = commands.add_parser("list", help="models, variants, what is exported, sizes")
@@ -64,9 +70,10 @@ def generate(args, chosen: settings.Settings) -> int:
     models = catalogue.load(chosen.models_dir)  # the built-ins and the folder's user models
     _warn(models)
     request = validate(_request(args), models)  # before loading anything heavy
-    output = args.output or Path(f"{request.model_id}-{request.seed}.png")
-    if not output.parent.is_dir():
-        raise InvalidRequest(f"Cannot write {output}: {output.parent} is not a folder.")
+    outputs = {seed: _output(args.output, request, seed) for seed in seeds(request)}
+    folder = next(iter(outputs.values())).parent
+    if not folder.is_dir():
+        raise InvalidRequest(f"Cannot write {args.output}: {folder} is not a folder.")
 
     from tqdm import tqdm
 
@@ -82,23 +89,36 @@ def generate(args, chosen: settings.Settings) -> int:
 
     def on_step(done: int, total: int) -> None:
         nonlocal bar
-        bar = bar or tqdm(total=total, desc="Denoising", unit="step")
+        if bar is None or bar.n >= bar.total:  # the first step of an image
+            if bar:
+                bar.close()
+            bar = tqdm(total=total, desc="Denoising", unit="step")
         bar.update(done - bar.n)
 
-    result = runner.run(loaded, request, on_step=on_step)
+    results = runner.run_all(loaded, request, on_step=on_step)
     if bar:
         bar.close()
-    pngmeta.save(pngmeta.tag(result, request, models), output)
-    for warning in result.warnings:
+    for warning in results[0].warnings:  # the same for every image of a batch
         print(f"warning: {warning}", file=sys.stderr)
-    stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in result.timings.items())
-    print(f"{output} · seed {result.seed} · {stages}")
+    for result in results:
+        output = outputs[result.seed]
+        pngmeta.save(pngmeta.tag(result, single(request, result.seed), models), output)
+        stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in result.timings.items())
+        print(f"{output} · seed {result.seed} · {stages}")
     return 0
+
+
+def _output(given: Path | None, request: Text2Image, seed: int) -> Path:
+    """Where an image goes: as given, or <model>-<seed>.png; in a batch, <given>-<seed>.png."""
+    if given is None:
+        return Path(f"{request.model_id}-{seed}.png")
+    return given if request.images == 1 else given.with_name(f"{given.stem}-{seed}{given.suffix}")
 
 
 def _request(args) -> Text2Image:
     common = dict(prompt=args.prompt, model_id=args.model, variant=args.variant, seed=args.seed,
-                  steps=args.steps, guidance=args.guidance, fast_decoder=args.fast_decoder)
+                  steps=args.steps, guidance=args.guidance, fast_decoder=args.fast_decoder,
+                  images=args.images)
     if args.image is None:
         if args.strength is not None:
             raise InvalidRequest("--strength applies to image-to-image: give --image too.")

@@ -16,6 +16,7 @@ MAX_PROMPT_CHARS = 1000
 MAX_SEED = 2**32 - 1
 MAX_UPLOAD_PIXELS = 40_000_000  # checked from the header, before any pixel is decoded
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+IMAGES = Range(1, 4, 1)  # images per request: a batch, image i made with seed + i
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Text2Image:
     # What the image should not show; used only where classifier-free guidance runs
     # (ModelSpec.guided), so validation drops it otherwise.
     negative_prompt: str | None = None
+    images: int = 1  # a batch: image i uses seed + i, so each is made again alone by its seed
     notes: tuple[str, ...] = ()  # what validation changed, for the user
 
 
@@ -73,6 +75,7 @@ def validate(request: Text2Image, models: catalogue.Catalogue = catalogue.BUILT_
         height=_check_size("Height", request.height, spec),
         seed=_check_seed(request.seed),
         guidance=guidance,
+        images=int(_in_range("Images", request.images, IMAGES, integer=True)),
     )
     return _check_img2img(checked, spec) if is_img2img else checked
 
@@ -127,6 +130,17 @@ def _check_size(name: str, value, spec: ModelSpec) -> int:
         raise InvalidRequest(f"{name} must be a multiple of {int(spec.size.step)} pixels "
                              f"(the model works on 8×8 latent patches), not {pixels}.")
     return pixels
+
+
+def seeds(request: Text2Image) -> list[int]:
+    """The seed of each image of a (validated) request: seed, seed + 1, ..., wrapping past
+    MAX_SEED to 0."""
+    return [(request.seed + i) % (MAX_SEED + 1) for i in range(request.images)]
+
+
+def single(request: Text2Image, seed: int) -> Text2Image:
+    """One image of a batch, as a request of its own: what makes that image again alone."""
+    return replace(request, seed=seed, images=1)
 
 
 def _check_seed(seed) -> int:

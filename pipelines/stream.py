@@ -11,7 +11,7 @@ from typing import Iterator
 from PIL import Image
 
 from pipelines import generate
-from pipelines.requests import Result, Text2Image
+from pipelines.requests import Result, Text2Image, seeds, single
 
 
 @dataclass
@@ -19,12 +19,14 @@ class Preview:
     image: Image.Image
     step: int  # steps done
     steps: int  # in all
+    index: int = 0  # the image of the batch it belongs to, from 0
 
 
 def stream(loaded, request: Text2Image, on_step: generate.OnStep | None = None,
            stop: threading.Event | None = None) -> Iterator[Preview | Result]:
-    """Yield a Preview after every step (where the model's fast decoder is exported), then the
-    Result. Setting `stop` ends the run at its next step, raising generate.Stopped here; so does
+    """For each image of the request (a batch: one after another, as generate.run_all), yield
+    a Preview after every step (where the model's fast decoder is exported), then its Result.
+    Setting `stop` ends the run at its next step, raising generate.Stopped here; so does
     closing the generator, so a consumer that goes away never leaves the model locked."""
     stop = stop or threading.Event()
     # One item at a time: the run waits until the consumer has taken the previous preview, so
@@ -43,9 +45,11 @@ def stream(loaded, request: Text2Image, on_step: generate.OnStep | None = None,
 
     def work():
         try:
-            hand_over(generate.run(
-                loaded, request, on_step, stop=stop,
-                on_preview=lambda image, done, total: hand_over(Preview(image, done, total))))
+            for index, seed in enumerate(seeds(request)):
+                hand_over(generate.run(
+                    loaded, single(request, seed), on_step, stop=stop,
+                    on_preview=lambda image, done, total: hand_over(
+                        Preview(image, done, total, index))))
         except Exception as e:  # noqa: BLE001 -- handed to the consumer, raised there
             hand_over(e)
 
@@ -53,13 +57,13 @@ def stream(loaded, request: Text2Image, on_step: generate.OnStep | None = None,
     worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True)
     worker.start()
     try:
-        while True:
+        results = 0
+        while results < request.images:
             item = handoff.get()
             if isinstance(item, Exception):
                 raise item
             yield item
-            if isinstance(item, Result):
-                return
+            results += isinstance(item, Result)
     finally:
         # Never wait for the worker here: gradio closes an abandoned generator on its event
         # loop. The worker sees the flag at its next step and releases the model.

@@ -15,8 +15,9 @@ import gradio as gr
 from pipelines import catalogue
 from pipelines.catalogue import ModelSpec, Range
 from pipelines.registry import Registry
+from pipelines.requests import IMAGES
 from ui import examples
-from ui.results import result_outputs
+from ui.results import result_outputs, show_batch
 from ui.running import GENERATION, Runs, stop_button
 from ui.widgets import (UploadImage, decoder_choice, decoder_state, guidance_slider, model_choice,
                         negative_prompt_box, range_slider, seed_controls, slider_range,
@@ -50,6 +51,7 @@ PARAMETERS = {
     "variant": "fp16, int8 or int8-weights, as exported here.",
     "fast_decoder": "decode with the Tiny Autoencoder (TAESD) where it is exported.",
     "model_id": "the id of a model served here (the page's model choice).",
+    "images": "how many images, 1 to 4; image i uses seed + i (all are returned).",
 }
 
 
@@ -78,6 +80,7 @@ def generation_tab(registry: Registry, model_ids: list[str], task: str, event: C
         with gr.Column():
             controls["outputs"] = list(result_outputs())
     _follow_model(registry, task, controls)
+    show_batch(controls["images"], controls["outputs"][-1])
     document(event)
     gr.on([controls["button"].click, controls["prompt"].submit], event,
           inputs=inputs_of(event, controls), outputs=controls["outputs"],
@@ -109,6 +112,8 @@ def _inputs(registry: Registry, model_ids: list[str], task: str) -> dict:
     else:
         controls["size"] = range_slider("Size", spec.size, info="Width and height of the result")
     controls["seed"], controls["randomize"] = seed_controls()
+    controls["images"] = range_slider("Images", IMAGES,
+                                      info="Image i uses seed + i: each can be made again alone")
     controls["variant"] = variant_choice(registry, spec.id)
     controls["fast_decoder"] = decoder_choice(registry, spec.id)
     return controls

@@ -13,15 +13,17 @@ def image_to_image_tab(registry: Registry, model_ids: list[str]) -> dict:
     # New parameters go at the end, so API calls made before they existed still work.
     def image_to_image(image, prompt, strength, steps, seed, randomize, variant,
                        fast_decoder=None, model_id=model_ids[0], guidance=None,
-                       negative_prompt=None, size=None, http: gr.Request = None,
+                       negative_prompt=None, size=None, images=1, http: gr.Request = None,
                        progress=gr.Progress()):
         """Transform an image as a prompt says, on this machine's CPU. Returns the PNG image,
-        the seed used, and Markdown with the time per stage and any warning.
+        the seed used, Markdown with the time per stage and any warning, and all images of a
+        batch.
         """
         request = image_request(image, prompt=prompt, model_id=model_id, variant=variant,
                                 strength=strength, steps=steps, width=size, height=size,
                                 seed=None if randomize else seed, fast_decoder=fast_decoder,
-                                guidance=guidance, negative_prompt=negative_prompt)
+                                guidance=guidance, negative_prompt=negative_prompt,
+                                images=images)
         yield from stream_request(registry, request, runs, http.session_hash, progress)
 
     return generation_tab(registry, model_ids, IMAGE2IMAGE, image_to_image, runs,

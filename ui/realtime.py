@@ -31,7 +31,9 @@ def wire(registry: Registry, controls: dict) -> None:
                              steps=steps, width=width, height=height, fast_decoder=fast_decoder,
                              guidance=guidance, negative_prompt=negative_prompt)
         result = newest.run(http.session_hash, lambda: run_request(registry, request, progress))
-        return gr.skip() if result is None else (result.image, result.seed, describe(result))
+        if result is None:
+            return gr.skip()
+        return result.image, result.seed, describe(result), []  # one image: no batch
 
     document(realtime)
     gr.on([controls["prompt"].input] + [controls[name].release

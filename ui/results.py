@@ -1,5 +1,5 @@
 """The result column every generation tab shows: the image (a PNG download that carries its
-settings), the seed used, the timings, and this session's gallery."""
+settings), the seed used, the timings, every image of a batch, and this session's gallery."""
 
 import gradio as gr
 import numpy as np
@@ -8,14 +8,24 @@ from PIL import Image
 GALLERY_SIZE = 24  # newest first; older images drop off
 
 
-def result_outputs() -> tuple[gr.Image, gr.Number, gr.Markdown]:
+def result_outputs() -> tuple[gr.Image, gr.Number, gr.Markdown, gr.Gallery]:
     # PNG keeps the settings pngmeta.tag put in the image's info (gradio copies text info).
     # Outputs are not upload targets: interactive=False.
     image = gr.Image(label="Result", type="pil", format="png", height=512, interactive=False)
     seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
     info = gr.Markdown()
+    batch = gr.Gallery(label="Images of this run (the seed under each makes it again alone)",
+                       format="png", columns=4, height=220, preview=False, interactive=False,
+                       visible=False)
     session_gallery(image)
-    return image, seed_used, info
+    return image, seed_used, info, batch
+
+
+def show_batch(images: gr.Slider, batch: gr.Gallery) -> None:
+    """The batch gallery shows while the Images control asks for more than one. Set from the
+    control, not from the results: an update in the result would reach API clients as a dict."""
+    images.change(lambda n: gr.update(visible=(n or 1) > 1), inputs=images, outputs=batch,
+                  queue=False, api_visibility="private")
 
 
 def session_gallery(image: gr.Image) -> gr.Gallery:

@@ -26,12 +26,30 @@ def user_error(e: Exception) -> gr.Error:
 
 def describe(result: Result) -> str:
     """Markdown shown under the image: seed, time per stage (and which decoder), warnings."""
-    stages = " · ".join(f"{stage} ({result.decoder}) {seconds:.2f} s" if stage == "decoder"
-                        else f"{stage} {seconds:.2f} s"
-                        for stage, seconds in result.timings.items() if stage != "total")
-    lines = [f"**{result.timings['total']:.2f} s** in all ({stages}) · seed {result.seed}"]
+    total = result.timings["total"]
+    lines = [f"**{total:.2f} s** in all ({_stages(result)}) · seed {result.seed}"]
     lines += [f"- ⚠ {warning}" for warning in result.warnings]
     return "\n".join(lines)
+
+
+def describe_batch(results: list[Result], wanted: int) -> str:
+    """describe() for the images of a batch done so far: the time in all and per image, then
+    each image's seed and stages."""
+    if wanted == 1:
+        return describe(results[0])
+    total = sum(result.timings["total"] for result in results)
+    lines = [f"**{total:.2f} s** for {len(results)} of {wanted} images "
+             f"({total / len(results):.2f} s per image)"]
+    lines += [f"- image {i} · seed {result.seed} · {result.timings['total']:.2f} s "
+              f"({_stages(result)})" for i, result in enumerate(results, 1)]
+    lines += [f"- ⚠ {warning}" for warning in results[0].warnings]  # the same for every image
+    return "\n".join(lines)
+
+
+def _stages(result: Result) -> str:
+    return " · ".join(f"{stage} ({result.decoder}) {seconds:.2f} s" if stage == "decoder"
+                      else f"{stage} {seconds:.2f} s"
+                      for stage, seconds in result.timings.items() if stage != "total")
 
 
 def image_request(path, **fields) -> Image2Image:
@@ -68,8 +86,8 @@ def _denoising(progress: gr.Progress):
     return lambda done, total: progress((done, total), desc="Denoising")
 
 
-def _show(registry: Registry, result: Result, request: Text2Image) -> Result:
-    for warning in result.warnings:
+def _show(registry: Registry, result: Result, request: Text2Image, warn: bool = True) -> Result:
+    for warning in result.warnings if warn else ():
         gr.Warning(html.escape(warning))
     pngmeta.tag(result, request, registry.catalogue)  # the PNG users download carries the settings
     return result
@@ -114,26 +132,36 @@ class Runs:
 
 def stream_request(registry: Registry, request: Text2Image, runs: Runs, session: str,
                    progress: gr.Progress):
-    """Like run_request, but yields (image, seed, info) for each preview (multi-step runs where
-    the fast decoder is exported), then for the result; the tab's Stop button ends it."""
+    """Like run_request, but yields (image, seed, info, batch gallery) for each preview
+    (multi-step runs where the fast decoder is exported), then for each image of the batch as
+    it is done; the tab's Stop button ends it (the images done so far stay)."""
     flag = runs.start(session)  # from here on, Stop counts: while loading too
+    results, shown = [], []
     try:
         request = validate(request, registry.catalogue)
         loaded = _load(registry, request, progress)
         if flag.is_set():
-            yield gr.skip(), gr.skip(), "⏹ Stopped before the first step."
+            yield gr.skip(), gr.skip(), "⏹ Stopped before the first step.", gr.skip()
             return
         for item in stream.stream(loaded, request, stop=flag, on_step=_denoising(progress)):
             if isinstance(item, stream.Preview):
-                yield item.image, gr.skip(), f"Step {item.step} of {item.steps}…"
-            else:
-                yield _show(registry, item, request).image, item.seed, describe(item)
+                yield item.image, gr.skip(), _preview_info(item, request.images), gr.skip()
+                continue
+            results.append(_show(registry, item, request, warn=not shown))
+            shown.append((item.image, f"seed {item.seed}"))
+            yield item.image, results[0].seed, describe_batch(results, request.images), shown
     except UserError as e:
         raise user_error(e) from None
     except generate.Stopped as e:
-        yield gr.skip(), gr.skip(), f"⏹ {e}"
+        done = f" {len(results)} of {request.images} images done." if request.images > 1 else ""
+        yield gr.skip(), gr.skip(), f"⏹ {e}{done}", gr.skip()
     finally:
         runs.finish(session, flag)
+
+
+def _preview_info(preview: stream.Preview, images: int) -> str:
+    image = f"Image {preview.index + 1} of {images}, step" if images > 1 else "Step"
+    return f"{image} {preview.step} of {preview.steps}…"
 
 
 def stop_button(runs: Runs, api_name: str) -> gr.Button:

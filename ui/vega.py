@@ -27,15 +27,16 @@ def vega_text_to_image_tab(registry: Registry, model_id: str) -> dict:
     runs = Runs()
 
     def vega_text_to_image(prompt, negative_prompt, steps, guidance, width, height, seed,
-                           randomize, variant, fast_decoder, http: gr.Request = None,
+                           randomize, variant, fast_decoder, images=1, http: gr.Request = None,
                            progress=gr.Progress()):
         """Generate an image from a text prompt with Segmind-VegaRT (1024² in 2-8 steps).
-        Returns the PNG image, the seed used, and Markdown with the time per stage.
+        Returns the PNG image, the seed used, Markdown with the time per stage, and all images of a
+        batch.
         """
         request = Text2Image(prompt=prompt, negative_prompt=negative_prompt, model_id=model_id,
                              variant=variant, steps=steps, guidance=guidance, width=width,
                              height=height, seed=None if randomize else seed,
-                             fast_decoder=fast_decoder)
+                             fast_decoder=fast_decoder, images=images)
         yield from stream_request(registry, request, runs, http.session_hash, progress)
 
     return generation_tab(registry, [model_id], TEXT2IMAGE, vega_text_to_image, runs,
@@ -46,15 +47,17 @@ def vega_image_to_image_tab(registry: Registry, model_id: str) -> dict:
     runs = Runs()
 
     def vega_image_to_image(image, prompt, negative_prompt, strength, steps, guidance, size,
-                            seed, randomize, variant, fast_decoder, http: gr.Request = None,
+                            seed, randomize, variant, fast_decoder, images=1,
+                            http: gr.Request = None,
                             progress=gr.Progress()):
         """Transform an image as a prompt says with Segmind-VegaRT (2-8 steps). Returns the PNG
-        image, the seed used, and Markdown with the time per stage.
+        image, the seed used, Markdown with the time per stage, and all images of a batch.
         """
         request = image_request(image, prompt=prompt, negative_prompt=negative_prompt,
                                 model_id=model_id, variant=variant, strength=strength,
                                 steps=steps, guidance=guidance, width=size, height=size,
-                                seed=None if randomize else seed, fast_decoder=fast_decoder)
+                                seed=None if randomize else seed, fast_decoder=fast_decoder,
+                                images=images)
         yield from stream_request(registry, request, runs, http.session_hash, progress)
 
     return generation_tab(registry, [model_id], IMAGE2IMAGE, vega_image_to_image, runs,

@@ -41,7 +41,7 @@ def test_both_tasks_have_api_names(client):
 
 
 def test_text_to_image_returns_image_seed_and_timings(client):
-    path, seed, info = text_to_image(client, width=768, height=512)
+    path, seed, info, _ = text_to_image(client, width=768, height=512)
     image = Image.open(path)
     assert image.size == (768, 512) and image.format == "PNG"
     assert seed == 3
@@ -56,12 +56,12 @@ def test_same_seed_same_image_through_the_api(client):
 
 
 def test_random_seed_is_shown(client):
-    _, seed, info = text_to_image(client, randomize=True)
+    _, seed, info, _ = text_to_image(client, randomize=True)
     assert f"seed {seed}" in info
 
 
 def test_image_to_image_returns_the_model_size(client):
-    path, seed, info = image_to_image(client, steps=1, strength=0.5)
+    path, seed, info, _ = image_to_image(client, steps=1, strength=0.5)
     assert Image.open(path).size == (512, 512) and seed == 3
     assert "VAE encoder" in info and "Steps raised from 1 to 2" in info
 
@@ -75,7 +75,7 @@ def test_image_to_image_returns_the_model_size(client):
 def test_bad_input_gets_a_clear_error_and_the_server_goes_on(client, call, message):
     with pytest.raises(AppError, match=message):
         call(client)
-    path, _, _ = text_to_image(client)
+    path, _, _, _ = text_to_image(client)
     assert Image.open(path).size == (512, 512)
 
 
@@ -110,13 +110,13 @@ def test_share_needs_auth(argv, ok, monkeypatch):
 
 
 def test_the_variant_choice_reaches_the_pipeline(client):
-    fp16, _, _ = client.predict("a red fox", 3, False, 1, 256, 256, "fp16",
+    fp16, _, _, _ = client.predict("a red fox", 3, False, 1, 256, 256, "fp16",
                                 api_name="/text_to_image")
-    int8, _, _ = client.predict("a red fox", 3, False, 1, 256, 256, "int8",
+    int8, _, _, _ = client.predict("a red fox", 3, False, 1, 256, 256, "int8",
                                 api_name="/text_to_image")
     assert Image.open(int8).size == (256, 256)
     assert not np.array_equal(pixels(fp16), pixels(int8))  # another UNet, another image
-    path, _, _ = client.predict(handle_file(EXAMPLE), "a castle", 0.5, 2, 3, False, "int8",
+    path, _, _, _ = client.predict(handle_file(EXAMPLE), "a castle", 0.5, 2, 3, False, "int8",
                                 api_name="/image_to_image")
     assert Image.open(path).size == (512, 512)
 
@@ -154,13 +154,13 @@ def test_comparison_of_a_bad_prompt_is_a_clear_error(client):
 
 
 def test_the_fast_decoder_choice_reaches_the_pipeline(client):
-    fast, _, fast_info = client.predict("a red fox", 3, False, 1, 256, 256, "fp16", True,
+    fast, _, fast_info, _ = client.predict("a red fox", 3, False, 1, 256, 256, "fp16", True,
                                         api_name="/text_to_image")
-    full, _, full_info = client.predict("a red fox", 3, False, 1, 256, 256, "fp16", False,
+    full, _, full_info, _ = client.predict("a red fox", 3, False, 1, 256, 256, "fp16", False,
                                         api_name="/text_to_image")
     assert "decoder (Tiny TAESD stand-in)" in fast_info and "decoder (full VAE)" in full_info
     assert not np.array_equal(pixels(fast), pixels(full))
-    path, _, info = client.predict(handle_file(EXAMPLE), "a castle", 0.5, 2, 3, False, "fp16",
+    path, _, info, _ = client.predict(handle_file(EXAMPLE), "a castle", 0.5, 2, 3, False, "fp16",
                                    False, api_name="/image_to_image")
     assert Image.open(path).size == (512, 512) and "decoder (full VAE)" in info
 
@@ -193,15 +193,17 @@ def test_the_gallery_adds_each_result_once(tmp_path):
 # New parameters go at the end.
 API = {
     "/text_to_image": ["prompt", "seed", "randomize", "steps", "width", "height", "variant",
-                       "fast_decoder", "model_id", "guidance", "negative_prompt"],
+                       "fast_decoder", "model_id", "guidance", "negative_prompt", "images"],
     "/image_to_image": ["image", "prompt", "strength", "steps", "seed", "randomize", "variant",
-                        "fast_decoder", "model_id", "guidance", "negative_prompt", "size"],
+                        "fast_decoder", "model_id", "guidance", "negative_prompt", "size",
+                        "images"],
     "/realtime": ["enabled", "prompt", "seed", "steps", "width", "height", "variant",
                   "fast_decoder", "model_id", "guidance", "negative_prompt"],
     "/vega_text_to_image": ["prompt", "negative_prompt", "steps", "guidance", "width", "height",
-                            "seed", "randomize", "variant", "fast_decoder"],
+                            "seed", "randomize", "variant", "fast_decoder", "images"],
     "/vega_image_to_image": ["image", "prompt", "negative_prompt", "strength", "steps",
-                             "guidance", "size", "seed", "randomize", "variant", "fast_decoder"],
+                             "guidance", "size", "seed", "randomize", "variant", "fast_decoder",
+                             "images"],
     "/compare": ["prompt", "steps", "seed"],
     "/stop": [], "/stop_image_to_image": [], "/vega_stop": [], "/vega_stop_image_to_image": [],
 }
@@ -217,6 +219,33 @@ def test_the_api_keeps_its_endpoints_and_parameter_order(app_url):
 
 
 def test_image_to_image_in_the_main_tab_takes_a_size(client):
-    path, _, _ = client.predict(handle_file(EXAMPLE), "a castle", 0.5, 2, 3, False, "fp16", True,
+    path, _, _, _ = client.predict(handle_file(EXAMPLE), "a castle", 0.5, 2, 3, False, "fp16", True,
                                 "tiny", 0.0, "", 384, api_name="/image_to_image")
     assert Image.open(path).size == (384, 384)
+
+
+def test_a_batch_returns_every_image_each_made_again_by_its_seed(client):
+    def call(seed, images):
+        return client.predict("a red fox", seed, False, 2, 256, 256, "fp16", True, "tiny", 0.0,
+                              "", images, api_name="/text_to_image")
+
+    path, seed, info, batch = call(11, 3)
+    assert seed == 11 and "3 of 3 images" in info
+    assert [item["caption"] for item in batch] == ["seed 11", "seed 12", "seed 13"]
+    assert np.array_equal(pixels(path), pixels(batch[2]["image"]))  # the last one shown
+    alone, _, _, single = call(12, 1)  # a gallery of one: hidden on the page, there for the API
+    assert np.array_equal(pixels(batch[1]["image"]), pixels(alone))
+    assert [item["caption"] for item in single] == ["seed 12"]
+
+
+def test_an_image_to_image_batch_returns_every_image(client):
+    _, seed, _, batch = client.predict(handle_file(EXAMPLE), "a castle", 0.5, 2, 7, False, "fp16",
+                                       True, "tiny", 0.0, "", 256, 2, api_name="/image_to_image")
+    assert [item["caption"] for item in batch] == ["seed 7", "seed 8"]
+    assert all(Image.open(item["image"]).size == (256, 256) for item in batch)
+
+
+def test_a_batch_of_five_is_a_clear_error(client):
+    with pytest.raises(AppError, match="Images must be between 1 and 4"):
+        client.predict("a red fox", 1, False, 1, 256, 256, "fp16", True, "tiny", 0.0, "", 5,
+                       api_name="/text_to_image")

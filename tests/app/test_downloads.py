@@ -16,7 +16,7 @@ def client(app_url):
 
 
 def test_the_text_to_image_png_carries_its_settings(client):
-    path, _, _ = client.predict("a lighthouse at dawn", 21, False, 2, 384, 256, "int8", True,
+    path, _, _, _ = client.predict("a lighthouse at dawn", 21, False, 2, 384, 256, "int8", True,
                                    api_name="/text_to_image")
     chunks = pngmeta.read(path)
     assert Image.open(path).size == (384, 256)
@@ -28,13 +28,13 @@ def test_the_text_to_image_png_carries_its_settings(client):
 
 
 def test_a_random_seed_is_recorded_as_the_seed_used(client):
-    path, seed, _ = client.predict("a lighthouse", 0, True, 1, 256, 256,
+    path, seed, _, _ = client.predict("a lighthouse", 0, True, 1, 256, 256,
                                    api_name="/text_to_image")
     assert pngmeta.read(path)["seed"] == str(seed)
 
 
 def test_the_image_to_image_png_records_the_strength_and_raised_steps(client):
-    path, _, _ = client.predict(handle_file(str(examples.IMAGE)), "a castle", 0.5, 1, 4,
+    path, _, _, _ = client.predict(handle_file(str(examples.IMAGE)), "a castle", 0.5, 1, 4,
                                 False, api_name="/image_to_image")
     chunks = pngmeta.read(path)
     assert (chunks["strength"], chunks["steps"], chunks["seed"]) == ("0.5", "2", "4")

@@ -41,7 +41,7 @@ def test_a_burst_runs_the_first_and_the_newest_prompt_only(app_url, monkeypatch)
     wait_until(lambda: sum(job.done() for job in burst) == len(burst) - 1)
     newest = next(job for job in burst if not job.done())
     release.set()
-    path, seed, _ = newest.result(timeout=120)
+    path, seed, _, _ = newest.result(timeout=120)
     first.result(timeout=120)
     assert len(runs) == 2 and runs[0] == "a red" and runs[1].startswith("a red fox")
     assert Image.open(path).size == (256, 256) and seed == 5

@@ -69,7 +69,8 @@ def test_a_full_queue_answers_busy_and_the_app_recovers(registry):
             except Exception as error:  # gradio_client raises QueueError for a full queue
                 refused.append(str(error))
         assert len(refused) == 5 and all("Queue is full" in message for message in refused)
-        assert len(served) == 3 and all(Image.open(path).size == (256, 256) for path, _, _ in served)
+        assert len(served) == 3
+        assert all(Image.open(path).size == (256, 256) for path, *_ in served)
         assert Image.open(generate(client, 2)[0]).size == (256, 256)
     finally:
         demo.close()
@@ -128,7 +129,7 @@ def test_stop_pressed_while_the_model_loads_is_not_lost(registry):
                                       progress=lambda *args, **kwargs: None))
     assert len(outputs) == 1 and outputs[0][2].startswith("⏹ Stopped before the first step")
     # The flag went with the run: the session's next run goes through.
-    *_, (image, seed, _) = stream_request(registry, request, runs, session,
+    *_, (image, seed, _, _) = stream_request(registry, request, runs, session,
                                               progress=lambda *args, **kwargs: None)
     assert image.size == (256, 256) and seed == 1
 

@@ -33,15 +33,15 @@ def vega_text_to_image(client, steps=3, seed=4, negative="", guidance=1.0):
 def test_vega_tab_streams_a_preview_per_step_then_the_image(client):
     job = vega_text_to_image(client)
     outputs = [output for output in job]  # every yield, as the page receives them
-    final_path, seed, info = job.result()
+    final_path, seed, info, _ = job.result()
     assert len(outputs) == 4 and seed == 4 and "in all" in info
     assert Image.open(final_path).size == (512, 512)
-    again, _, _ = vega_text_to_image(client).result()
+    again, _, _, _ = vega_text_to_image(client).result()
     assert np.array_equal(pixels(final_path), pixels(again))
 
 
 def test_vega_image_to_image_takes_a_size(client):
-    path, _, info = client.predict(handle_file(EXAMPLE), "a castle", "", 0.5, 4, 1.0, 512, 2,
+    path, _, info, _ = client.predict(handle_file(EXAMPLE), "a castle", "", 0.5, 4, 1.0, 512, 2,
                                    False, "fp16", True, api_name="/vega_image_to_image")
     assert Image.open(path).size == (512, 512) and "VAE encoder" in info
 
@@ -55,7 +55,7 @@ def test_vega_tab_says_it_serves_the_stand_in(app_url):
 
 def test_stop_with_nothing_running_is_harmless(client):
     client.predict(api_name="/vega_stop")
-    path, _, _ = vega_text_to_image(client, steps=2).result()
+    path, _, _, _ = vega_text_to_image(client, steps=2).result()
     assert Image.open(path).size == (512, 512)
 
 
@@ -68,7 +68,7 @@ def test_the_main_tabs_offer_sdxl_base_with_its_settings(client, registry):
     assert guidance["value"] == spec.guidance.default and guidance["visible"]
     assert negative["visible"] and width["value"] == spec.size.default
     assert variant["choices"] == ["fp16"]
-    path, _, info = client.predict("a red fox", 3, False, 20, 512, 512, "fp16", True,
+    path, _, info, _ = client.predict("a red fox", 3, False, 20, 512, 512, "fp16", True,
                                    "tiny-base", 7.0, "blurry", api_name="/text_to_image")
     assert Image.open(path).size == (512, 512) and "in all" in info
 

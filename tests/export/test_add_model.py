@@ -102,7 +102,7 @@ def test_the_app_offers_the_model_and_serves_it_by_model_id(models):
     assert ("styled", "styled") in choices[0]  # the Text-to-Image tab's model choice
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH_OPTIONS)
     try:
-        path, seed, _ = Client(demo.local_url, verbose=False).predict(
+        path, seed, _, _ = Client(demo.local_url, verbose=False).predict(
             "a red fox", 7, False, 1, 256, 256, "fp16", False, "styled",
             api_name="/text_to_image")
         assert seed == 7

@@ -55,8 +55,23 @@ def test_image_to_image_with_the_full_decoder(tmp_path, models_dir):
     assert "Denoising strength: 0.5" in chunks["parameters"]
 
 
+def test_a_batch_writes_one_png_per_seed(tmp_path, loaded, models_dir):
+    done = cli("generate", "a red fox", "--model", "tiny", "--steps", "1", "--seed", "8", "-n",
+               "3", "--width", "256", "--height", "256", "-o", tmp_path / "fox.png",
+               "--models-dir", models_dir)
+    assert done.returncode == 0, done.stderr
+    written = {seed: tmp_path / f"fox-{seed}.png" for seed in (8, 9, 10)}
+    assert sorted(tmp_path.iterdir()) == sorted(written.values())
+    for seed, path in written.items():
+        assert pngmeta.read(path)["seed"] == str(seed)
+    alone = generate.run(loaded, validate(Text2Image("a red fox", model_id="tiny", steps=1,
+                                                     seed=9, width=256, height=256))).image
+    assert np.array_equal(np.asarray(Image.open(written[9]).convert("RGB")), np.asarray(alone))
+
+
 @pytest.mark.parametrize("args, message", [
     (["generate", "", "--model", "tiny"], "Please enter a prompt"),
+    (["generate", "a fox", "--model", "tiny", "-n", "5"], "Images must be between 1 and 4"),
     (["generate", "a fox", "--model", "tiny", "--width", "500"], "multiple of 64"),
     (["generate", "a fox", "--model", "tiny", "--variant", "int4"], "no variant 'int4'"),
     (["generate", "a fox", "--model", "tiny", "--image", __file__], "not an image"),
