@@ -16,7 +16,7 @@ def result_outputs() -> tuple[gr.Image, gr.Number, gr.Markdown, gr.Gallery]:
     info = gr.Markdown()
     batch = gr.Gallery(label="Images of this run (the seed under each makes it again alone)",
                        format="png", columns=4, height=220, preview=False, interactive=False,
-                       visible=False)
+                       visible=False, elem_classes=["batch-gallery"])
     session_gallery(image)
     return image, seed_used, info, batch
 

@@ -160,6 +160,24 @@ def test_fp16_vs_int8_side_by_side(page, screenshots):
     screenshot(page, screenshots, "fp16-vs-int8.png")
 
 
+def test_a_batch_shows_each_image_with_its_seed(page):
+    panel = open_tab(page, "Text-to-Image")
+    batch = panel.locator(".batch-gallery")
+    expect(batch).to_be_hidden()  # one image: nothing to show twice
+    panel.get_by_label("number input for Images").fill("3")
+    panel.get_by_label("number input for Images").press("Tab")
+    expect(batch).to_be_visible()
+    panel.get_by_label("Random seed", exact=True).uncheck()
+    panel.get_by_label("Seed", exact=True).fill("21")
+    panel.get_by_label("Prompt", exact=True).fill("a red fox")
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    expect(panel.get_by_text("3 of 3 images")).to_be_visible(timeout=GENERATION_TIMEOUT_MS)
+    expect(batch.locator("img")).to_have_count(3)
+    for seed in (21, 22, 23):
+        expect(batch.get_by_text(f"seed {seed}", exact=True)).to_be_visible()
+    expect(panel.locator(".session-gallery img")).to_have_count(3)  # each result kept once
+
+
 def test_the_session_gallery_holds_this_sessions_images_only(page, browser, app_url):
     panel = open_tab(page, "Text-to-Image")
     panel.get_by_label("Prompt", exact=True).fill("a red fox")
