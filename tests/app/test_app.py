@@ -196,6 +196,8 @@ API = {
                        "fast_decoder", "model_id", "guidance", "negative_prompt"],
     "/image_to_image": ["image", "prompt", "strength", "steps", "seed", "randomize", "variant",
                         "fast_decoder", "model_id", "guidance", "negative_prompt", "size"],
+    "/inpaint": ["image_and_mask", "prompt", "strength", "steps", "seed", "randomize", "variant",
+                 "fast_decoder", "model_id", "guidance", "negative_prompt", "size"],
     "/realtime": ["enabled", "prompt", "seed", "steps", "width", "height", "variant",
                   "fast_decoder", "model_id", "guidance", "negative_prompt"],
     "/vega_text_to_image": ["prompt", "negative_prompt", "steps", "guidance", "width", "height",
@@ -203,7 +205,8 @@ API = {
     "/vega_image_to_image": ["image", "prompt", "negative_prompt", "strength", "steps",
                              "guidance", "size", "seed", "randomize", "variant", "fast_decoder"],
     "/compare": ["prompt", "steps", "seed"],
-    "/stop": [], "/stop_image_to_image": [], "/vega_stop": [], "/vega_stop_image_to_image": [],
+    "/stop": [], "/stop_image_to_image": [], "/stop_inpaint": [], "/vega_stop": [],
+    "/vega_stop_image_to_image": [],
 }
 
 
