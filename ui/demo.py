@@ -19,8 +19,8 @@ from ui.vega import vega_tab
 # For every launch, tests included: uploads are capped, and gradio serves no file of ours but
 # assets/ (never models/, .env or the compile cache).
 LAUNCH_OPTIONS = dict(max_file_size=MAX_UPLOAD_BYTES, allowed_paths=[str(examples.ASSETS)])
-# The models the Text-to-Image, Image-to-Image and Inpaint tabs offer (those exported here), and the one
-# the Segmind-VegaRT tab serves.
+# The models the Text-to-Image, Image-to-Image and Inpaint tabs offer (those exported here), and
+# the one the Segmind-VegaRT tab serves.
 MAIN_MODELS = ("sdxl-turbo", "sdxl-base")
 VEGA_MODELS = ("segmind-vegart",)
 

@@ -1,5 +1,5 @@
-"""The one builder of generation tabs: Text-to-Image, Image-to-Image, Inpaint and both halves of the
-Segmind-VegaRT tab. It lays out every control the catalogue gives a model (size, strength,
+"""The one builder of generation tabs: Text-to-Image, Image-to-Image, Inpaint and both halves of
+the Segmind-VegaRT tab. It lays out every control the catalogue gives a model (size, strength,
 guidance and negative prompt where the model uses them, steps, seed, variant, fast decoder),
 keeps them in step with the model chosen, and wires the tab's event function.
 
