@@ -197,3 +197,15 @@ def test_the_cli_refuses_a_mask_it_cannot_use(args, message):
     done = cli("generate", "a fox", "--model", "tiny", *args)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_guided_model_inpaints_too(registry):
+    """SDXL base's stand-in: classifier-free guidance doubles the UNet batch, mask included."""
+    base = registry.get("tiny-base", "fp16")
+    base_512 = dict(model_id="tiny-base", width=512, height=512, steps=20, strength=0.5)
+    result = run(base, inpaint(guidance=7.0, negative_prompt="blurry", **base_512))
+    outside, inside = split(result.image, MASK)
+    assert np.array_equal(outside, split(SOURCE, MASK)[0])
+    assert (inside != split(SOURCE, MASK)[1]).any(axis=1).mean() > 0.9
+    unguided = run(base, inpaint(guidance=1.0, **base_512))
+    assert not np.array_equal(split(unguided.image, MASK)[1], inside)
