@@ -3,6 +3,7 @@
     python -m pipelines generate "a red fox" --model sdxl-turbo --variant int8 --steps 1 --seed 42 -o fox.png
     python -m pipelines generate "an oil painting" --image photo.png --strength 0.5 -o painting.png
     python -m pipelines generate "a red fox" -n 4 --seed 42 -o fox.png   # fox-42.png ... fox-45.png
+    python -m pipelines generate "a red door" --image photo.png --mask mask.png -o door.png
     python -m pipelines list
 
 The PNG carries the generation settings as text chunks (see pipelines/pngmeta.py). Input the
@@ -14,8 +15,8 @@ from pathlib import Path
 
 from pipelines import catalogue, pngmeta, settings
 from pipelines.errors import UserError
-from pipelines.requests import (Image2Image, InvalidRequest, Text2Image, load_image, seeds,
-                                single, validate)
+from pipelines.requests import (Image2Image, Inpaint, InvalidRequest, Text2Image, load_image,
+                                load_mask, seeds, single, validate)
 
 USAGE_ERROR = 2
 
@@ -48,6 +49,9 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--height", type=int, help="text-to-image only; default: the model's")
     gen.add_argument("--guidance", type=float, help="default: the model's")
     gen.add_argument("--image", type=Path, help="transform this image (image-to-image)")
+    gen.add_argument("--mask", type=Path,
+                     help="inpainting: change only where this image is white (or opaque, if it "
+                          "has transparency); the same size as --image")
     gen.add_argument("--strength", type=float, help="image-to-image: how much to change")
     gen.add_argument("--no-fast-decoder", dest="fast_decoder", action="store_const", const=False,
                      help="decode with the full VAE instead of TAESD")
@@ -122,10 +126,15 @@ def _request(args) -> Text2Image:
     if args.image is None:
         if args.strength is not None:
             raise InvalidRequest("--strength applies to image-to-image: give --image too.")
+        if args.mask is not None:
+            raise InvalidRequest("--mask applies to inpainting: give --image too.")
         return Text2Image(width=args.width, height=args.height, **common)
     if args.width or args.height:
         raise InvalidRequest("Image-to-image works at the model's size: leave out --width "
                              "and --height.")
+    if args.mask is not None:
+        return Inpaint(image=load_image(args.image), mask=load_mask(args.mask),
+                       strength=args.strength, **common)
     return Image2Image(image=load_image(args.image), strength=args.strength, **common)
 
 

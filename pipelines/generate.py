@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from pipelines import catalogue
-from pipelines.requests import Image2Image, Result, Text2Image, seeds, single
+from pipelines.requests import Image2Image, Inpaint, Result, Text2Image, seeds, single
 
 # OpenVINO submodels of an optimum-intel SDXL pipeline, and the stage each one's time counts to.
 STAGES = {
@@ -113,9 +113,11 @@ def run_all(loaded, request: Text2Image, on_step: OnStep | None = None,
 
 def _run_locked(loaded, request: Text2Image, on_step: OnStep | None,
                 on_preview: OnPreview | None = None, stop: threading.Event | None = None) -> Result:
-    is_img2img = isinstance(request, Image2Image)
+    is_img2img = isinstance(request, Image2Image)  # inpainting included
+    is_inpaint = isinstance(request, Inpaint)
+    task = "inpaint" if is_inpaint else "image2image" if is_img2img else "text2image"
     fast_decoder = loaded.fast_decoder(request.fast_decoder)
-    pipeline = loaded.pipelines["image2image" if is_img2img else "text2image", fast_decoder]
+    pipeline = loaded.pipelines[task, fast_decoder]
     warnings = list(request.notes)
     truncated = truncation_warning(pipeline.tokenizer, request.prompt)
     if truncated:
@@ -159,10 +161,18 @@ def _run_locked(loaded, request: Text2Image, on_step: OnStep | None,
     )
     if is_img2img:
         kwargs.update(image=request.image, strength=request.strength)
-    else:
+    if is_inpaint:
+        kwargs.update(mask_image=request.mask)
+    if not is_img2img or is_inpaint:
+        # The inpainting pipeline does not take its size from the image but from these (or
+        # the UNet's default); the image is already cropped to them.
         kwargs.update(width=request.width, height=request.height)
 
     image = pipeline(**kwargs).images[0]
+    if is_inpaint:
+        # The VAE round trip changes every pixel a little; diffusers' overlay puts the source's
+        # pixels back outside the mask, so only the painted region changes.
+        image = pipeline.image_processor.apply_overlay(request.mask, request.image, image)
     total = time.perf_counter() - start
     timings = dict(loaded.clock.seconds)
     if recompiled:

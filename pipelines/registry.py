@@ -1,7 +1,7 @@
 """Resolves a catalogue model + variant to an exported folder and loads it lazily, once.
 
-Text-to-image and image-to-image share one set of compiled OpenVINO models (no second copy in
-memory). Every loaded model holds the registry's one run lock: an OpenVINO infer request is not
+Text-to-image, image-to-image and inpainting share one set of compiled OpenVINO models (no
+second copy in memory). Every loaded model holds the registry's one run lock: an OpenVINO infer request is not
 thread-safe, a diffusers scheduler carries state between steps, and on a CPU two runs at once,
 even of two models, only split the cores. Loaded models stay within a RAM budget: the least
 recently used one is evicted before another is loaded."""
@@ -24,7 +24,7 @@ from pipelines.errors import InvalidSetting, ModelNotAvailable
 from pipelines.generate import StageClock
 from pipelines.layout import SUBMODELS, VAE_HALVES, link_view
 
-TASKS = ("text2image", "image2image")
+TASKS = ("text2image", "image2image", "inpaint")
 # Resident memory of a loaded model per byte of IR weights on disk. Measured here on the
 # full-size SDXL-Turbo stand-in: 6.5 GB of FP16 IR, 15.0 GB peak RSS while generating 512².
 RAM_PER_WEIGHT_BYTE = 2.3
@@ -91,6 +91,10 @@ class Loaded:
     @property
     def image2image(self):
         return self.pipelines["image2image", False]
+
+    @property
+    def inpaint(self):
+        return self.pipelines["inpaint", False]
 
     def fit(self, width: int, height: int, guidance: float) -> bool:
         """With static shapes, recompile for this size if it is not the current one. Only under
@@ -365,9 +369,10 @@ class Registry:
             str(folder), export=False, device=self.device, compile_only=True,
             dynamic_shapes=not parts.static, ov_config=self.ov_config(), **parts.parts(False))
         text2image.scheduler = catalogue.make_scheduler(spec, text2image.scheduler.config)
-        pipelines = {("text2image", False): text2image,
-                     ("image2image", False): _sharing(text2image, "image2image", parts, False,
-                                                      folder, self.device)}
+        pipelines = {("text2image", False): text2image}
+        pipelines.update({(task, False): _sharing(text2image, task, parts, False, folder,
+                                                  self.device)
+                          for task in TASKS if task != "text2image"})
         view = None
         if fast:
             view = _folder_with_autoencoder(folder, taesd)
@@ -383,9 +388,14 @@ def _sharing(text2image, task: str, parts: CompiledParts, fast_decoder: bool,
              model_save_dir: Path, device: str):
     """A pipeline for `task` on already compiled models (compile_only), so that every task and
     decoder shares one copy of the UNet and text encoders; optimum-intel has no from_pipe."""
-    from optimum.intel import OVStableDiffusionXLImg2ImgPipeline, OVStableDiffusionXLPipeline
+    from optimum.intel import (OVStableDiffusionXLImg2ImgPipeline,
+                               OVStableDiffusionXLInpaintPipeline, OVStableDiffusionXLPipeline)
 
-    cls = OVStableDiffusionXLPipeline if task == "text2image" else OVStableDiffusionXLImg2ImgPipeline
+    # Inpainting runs on the same 4-channel UNet: diffusers blends the latents with the mask
+    # after every step (no 9-channel inpainting UNet, so no second model in memory).
+    cls = {"text2image": OVStableDiffusionXLPipeline,
+           "image2image": OVStableDiffusionXLImg2ImgPipeline,
+           "inpaint": OVStableDiffusionXLInpaintPipeline}[task]
     return cls(scheduler=text2image.scheduler, tokenizer=text2image.tokenizer,
                tokenizer_2=text2image.tokenizer_2, model_save_dir=model_save_dir,
                device=device, compile_only=True, dynamic_shapes=not parts.static,

@@ -43,6 +43,13 @@ class Image2Image(Text2Image):
     strength: float | None = None
 
 
+@dataclass(frozen=True)
+class Inpaint(Image2Image):
+    """Image-to-image inside a mask: white (255) where the image should change, black where it
+    is kept; validation fits it to the image's crop and makes it strictly black and white."""
+    mask: Image.Image | None = None
+
+
 @dataclass
 class Result:
     image: Image.Image
@@ -166,7 +173,31 @@ def _check_img2img(request: Image2Image, spec: ModelSpec) -> Image2Image:
                      f"int(steps × strength) = int({steps} × {strength:g}) = "
                      f"{int(steps * strength)} denoising step(s), and needs at least one.")
     image = fit_image(request.image, request.width, request.height)
-    return replace(request, strength=strength, steps=steps, image=image, notes=tuple(notes))
+    checked = replace(request, strength=strength, steps=steps, image=image, notes=tuple(notes))
+    return _check_mask(checked, request.image) if isinstance(request, Inpaint) else checked
+
+
+def _check_mask(request: Inpaint, source: Image.Image) -> Inpaint:
+    """The mask against the image as uploaded (before the crop), then cropped like it."""
+    if request.mask is None:
+        raise InvalidRequest("Please paint the region to change: there is no mask.")
+    if request.mask.size != source.size:
+        raise InvalidRequest(f"The mask is {_pixels(request.mask)} pixels and the image "
+                             f"{_pixels(source)}: they must be the same size.")
+    mask = fit_mask(request.mask, request.width, request.height)
+    low, high = mask.getextrema()
+    if high == 0:
+        cropped = " inside the center crop" if _binarised(request.mask).getbbox() else ""
+        raise InvalidRequest(f"The mask covers nothing{cropped}: paint the region to change "
+                             f"(white or opaque where the image should change).")
+    if low == 255:
+        raise InvalidRequest("The mask covers the whole image: leave unpainted what should stay "
+                             "(or use Image-to-Image to change all of it).")
+    return replace(request, mask=mask)
+
+
+def _pixels(image: Image.Image) -> str:
+    return f"{image.width}×{image.height}"
 
 
 def fit_image(image: Image.Image, width: int, height: int) -> Image.Image:
@@ -174,9 +205,29 @@ def fit_image(image: Image.Image, width: int, height: int) -> Image.Image:
     return ImageOps.fit(image.convert("RGB"), (width, height), Image.Resampling.LANCZOS)
 
 
+def fit_mask(mask: Image.Image, width: int, height: int) -> Image.Image:
+    """Cropped and resized as fit_image crops the image, then thresholded at half as diffusers'
+    mask processor does, so that the pixels kept (0) are exactly those the overlay restores."""
+    return _binarised(ImageOps.fit(mask.convert("L"), (width, height), Image.Resampling.LANCZOS))
+
+
+def _binarised(mask: Image.Image) -> Image.Image:
+    return mask.convert("L").point(lambda v: 255 if v >= 128 else 0)
+
+
 def load_image(path: str | Path) -> Image.Image:
     """Open an uploaded file as an RGB image, refusing non-images, corrupt files and images too
     large to decode safely (the size is read from the header first)."""
+    return _load(path, _to_rgb)
+
+
+def load_mask(path: str | Path) -> Image.Image:
+    """Open a mask file (checked as load_image checks images) as an "L" mask: its alpha where it
+    has transparency (a painted layer: opaque = change), else its brightness (white = change)."""
+    return _load(path, _to_mask)
+
+
+def _load(path: str | Path, convert) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise InvalidRequest("The uploaded image could not be found; please upload it again.")
@@ -191,7 +242,7 @@ def load_image(path: str | Path) -> Image.Image:
                     f"{MAX_UPLOAD_PIXELS // 1_000_000} megapixels. Please downscale it.")
             image.seek(0)  # animated images: the first frame
             image.load()
-            return _to_rgb(image)
+            return convert(image)
     except InvalidRequest:
         raise
     except UnidentifiedImageError:
@@ -200,6 +251,15 @@ def load_image(path: str | Path) -> Image.Image:
         raise InvalidRequest("The image is too large to decode safely. Please downscale it.") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise InvalidRequest(f"The image file is damaged or truncated ({e}).") from None
+
+
+def _to_mask(image: Image.Image) -> Image.Image:
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        alpha = image.convert("RGBA").getchannel("A")
+        if alpha.getextrema()[0] < 255:  # an opaque RGBA file is a black-and-white mask
+            return alpha
+    return _to_rgb(image).convert("L")
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

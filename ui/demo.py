@@ -1,4 +1,4 @@
-"""The app: header, the four tabs, the queue. `create_demo(settings)` is what app.py launches;
+"""The app: header, the five tabs, the queue. `create_demo(settings)` is what app.py launches;
 `build_demo(registry)` is the same app on a registry of your own (tests)."""
 
 import gradio as gr
@@ -12,14 +12,15 @@ from ui.compare import compare_tab, missing_note
 from ui.generation import refresh_exported
 from ui.header import header, status_line
 from ui.image_to_image import image_to_image_tab
+from ui.inpaint import inpaint_tab
 from ui.text_to_image import text_to_image_tab
 from ui.vega import vega_tab
 
 # For every launch, tests included: uploads are capped, and gradio serves no file of ours but
 # assets/ (never models/, .env or the compile cache).
 LAUNCH_OPTIONS = dict(max_file_size=MAX_UPLOAD_BYTES, allowed_paths=[str(examples.ASSETS)])
-# The models the Text-to-Image and Image-to-Image tabs offer (those exported here), and the one
-# the Segmind-VegaRT tab serves.
+# The models the Text-to-Image, Image-to-Image and Inpaint tabs offer (those exported here), and
+# the one the Segmind-VegaRT tab serves.
 MAIN_MODELS = ("sdxl-turbo", "sdxl-base")
 VEGA_MODELS = ("segmind-vegart",)
 
@@ -66,6 +67,8 @@ def build_demo(registry: Registry, queue_size: int = Settings.queue_size,
             tabs = [text_to_image_tab(registry, model_ids)]
         with gr.Tab("Image-to-Image"):
             tabs.append(image_to_image_tab(registry, model_ids))
+        with gr.Tab("Inpaint"):
+            tabs.append(inpaint_tab(registry, model_ids))
         with gr.Tab("Segmind-VegaRT"):
             tabs += vega_tab(registry, vega)
         with gr.Tab("FP16 vs INT8"):

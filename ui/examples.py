@@ -12,3 +12,4 @@ PROMPTS = [
 ]
 IMAGE = ASSETS / "examples" / "dusk-hills.png"
 IMAGE_PROMPT = "a castle on the hills at dusk, oil painting"
+INPAINT_PROMPT = "a full moon in the sky"

@@ -1,5 +1,5 @@
-"""The one builder of generation tabs: Text-to-Image, Image-to-Image and both halves of the
-Segmind-VegaRT tab. It lays out every control the catalogue gives a model (size, strength,
+"""The one builder of generation tabs: Text-to-Image, Image-to-Image, Inpaint and both halves of
+the Segmind-VegaRT tab. It lays out every control the catalogue gives a model (size, strength,
 guidance and negative prompt where the model uses them, steps, seed, variant, fast decoder),
 keeps them in step with the model chosen, and wires the tab's event function.
 
@@ -19,11 +19,11 @@ from pipelines.requests import IMAGES
 from ui import examples
 from ui.results import result_outputs, show_batch
 from ui.running import GENERATION, Runs, stop_button
-from ui.widgets import (UploadImage, decoder_choice, decoder_state, guidance_slider, model_choice,
-                        negative_prompt_box, range_slider, seed_controls, slider_range,
-                        variant_choice, variant_state)
+from ui.widgets import (UploadImage, decoder_choice, decoder_state, guidance_slider, mask_editor,
+                        model_choice, negative_prompt_box, range_slider, seed_controls,
+                        slider_range, variant_choice, variant_state)
 
-TEXT2IMAGE, IMAGE2IMAGE = "text2image", "image2image"
+TEXT2IMAGE, IMAGE2IMAGE, INPAINT = "text2image", "image2image", "inpaint"
 # The controls that follow the model chosen, in the order model_settings returns their updates.
 FOLLOWS_MODEL = {
     TEXT2IMAGE: ("steps", "guidance", "negative_prompt", "width", "height", "variant",
@@ -31,6 +31,7 @@ FOLLOWS_MODEL = {
     IMAGE2IMAGE: ("steps", "guidance", "negative_prompt", "strength", "size", "variant",
                   "fast_decoder"),
 }
+FOLLOWS_MODEL[INPAINT] = FOLLOWS_MODEL[IMAGE2IMAGE]
 # Parameters of an event function that gradio fills in itself.
 GRADIO_FILLS = ("http", "request", "progress")
 # What each event parameter means, written once for every event function: document() adds them
@@ -38,6 +39,10 @@ GRADIO_FILLS = ("http", "request", "progress")
 PARAMETERS = {
     "enabled": "generate only when true (the page's Real-time switch).",
     "image": "the image to transform (center-cropped to the size).",
+    "image_and_mask": "an image editor value, a dict: 'background' the image to change "
+                      "(center-cropped to the size); 'layers' a list of mask images the "
+                      "background's size, each opaque (where it has transparency) or else white "
+                      "where the image should change, combined; 'composite' may be None.",
     "prompt": "what the image should show, in English; the model reads 77 CLIP tokens.",
     "negative_prompt": "what the image should not show (applies at guidance above 1).",
     "strength": "how much to change, 0 to 1; int(steps × strength) denoising steps run.",
@@ -96,12 +101,15 @@ def _inputs(registry: Registry, model_ids: list[str], task: str) -> dict:
         controls["image"] = UploadImage(label="Image (center-cropped to the size)",
                                         type="filepath", sources=["upload", "clipboard"],
                                         height=320)
+    if task == INPAINT:
+        controls["image_and_mask"] = mask_editor()
     controls["prompt"] = gr.Textbox(
         label="Prompt", lines=2, autofocus=task == TEXT2IMAGE,
-        placeholder="Describe the image; Enter generates" if task == TEXT2IMAGE
-        else "What should it become?")
+        placeholder={TEXT2IMAGE: "Describe the image; Enter generates",
+                     IMAGE2IMAGE: "What should it become?",
+                     INPAINT: "What should the painted region become?"}[task])
     controls["negative_prompt"] = negative_prompt_box(spec)
-    if task == IMAGE2IMAGE:
+    if task != TEXT2IMAGE:
         controls["strength"] = range_slider("Strength (how much to change)", spec.strength)
     controls["steps"] = range_slider("Steps", steps_range(spec, task))
     controls["guidance"] = guidance_slider(spec)
@@ -122,6 +130,10 @@ def _inputs(registry: Registry, model_ids: list[str], task: str) -> dict:
 def _examples(task: str, controls: dict) -> None:
     if task == TEXT2IMAGE:
         gr.Examples(examples.PROMPTS, inputs=[controls["prompt"]])
+    elif task == INPAINT:  # the image only: the region to change is the user's to paint
+        gr.Examples([[{"background": str(examples.IMAGE), "layers": [], "composite": None},
+                      examples.INPAINT_PROMPT]],
+                    inputs=[controls["image_and_mask"], controls["prompt"]])
     else:
         gr.Examples([[str(examples.IMAGE), examples.IMAGE_PROMPT]],
                     inputs=[controls["image"], controls["prompt"]])

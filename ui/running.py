@@ -1,15 +1,18 @@
 """Running a generation for a page event: validation, loading on first use, streaming previews,
 Stop, and user errors turned into messages. Every tab's events go through here."""
 
+import functools
 import html
 import threading
 
 import gradio as gr
+from PIL import Image, ImageChops
 
 from pipelines import generate, pngmeta, stream
 from pipelines.errors import UserError
 from pipelines.registry import Registry
-from pipelines.requests import Image2Image, Result, Text2Image, load_image, validate
+from pipelines.requests import (Image2Image, Inpaint, InvalidRequest, Result, Text2Image,
+                                load_image, load_mask, validate)
 
 # Every event that generates shares this one concurrency group, one run at a time: on a 2-core
 # CPU two runs at once (even of two models) only split the cores, so both finish later than
@@ -59,6 +62,25 @@ def image_request(path, **fields) -> Image2Image:
     except UserError as e:
         raise user_error(e) from None
     return Image2Image(image=picture, **fields)
+
+
+def inpaint_request(editor: dict | None, **fields) -> Inpaint:
+    """An Inpaint request for an image editor's value (files): its background is the image, its
+    layers together the mask; the composite is not needed."""
+    editor = editor or {}
+    try:
+        picture = load_image(editor["background"]) if editor.get("background") else None
+        masks = [load_mask(layer) for layer in editor.get("layers") or [] if layer]
+        return Inpaint(image=picture, mask=_union(masks), **fields)
+    except UserError as e:
+        raise user_error(e) from None
+
+
+def _union(masks: list[Image.Image]) -> Image.Image | None:
+    """Every layer's painted pixels (the brightest of them), None where there is no layer."""
+    if any(mask.size != masks[0].size for mask in masks):
+        raise InvalidRequest("The mask layers differ in size; each must be the image's size.")
+    return functools.reduce(ImageChops.lighter, masks) if masks else None
 
 
 def download_bar(progress: gr.Progress):

@@ -24,6 +24,33 @@ class UploadImage(gr.Image):
         return payload.path
 
 
+class MaskEditor(gr.ImageEditor):
+    """gr.ImageEditor whose uploaded files (an API client's background and mask layers) are
+    handed over unopened, as UploadImage does and for the same reason: requests.load_image and
+    load_mask explain every refusal. The page's own edits arrive as blobs; gr.ImageEditor saves
+    those as files (type="filepath") first."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        files = [payload.background, payload.composite, *payload.layers] if payload else []
+        if payload is None or payload.id is not None or any(f and f.path is None for f in files):
+            return super().preprocess(payload)
+        path = lambda file: file.path if file is not None else None  # noqa: E731
+        return {"background": path(payload.background),
+                "layers": [layer.path for layer in payload.layers if layer is not None],
+                "composite": path(payload.composite)}
+
+
+def mask_editor() -> MaskEditor:
+    """The image to inpaint with one layer to paint the mask on, in white."""
+    return MaskEditor(label="Image (paint the region to change; center-cropped to the size)",
+                      type="filepath", sources=["upload", "clipboard"], height=420,
+                      # PNG: lossless, so a layer's alpha (the mask) arrives as painted.
+                      format="png", layers=False, transforms=(),
+                      brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"))
+
+
 class ModelSlider(gr.Slider):
     """gr.Slider whose range follows the model chosen, so gradio's own bounds check (made
     against the range the page started with, for API users) would refuse another model's

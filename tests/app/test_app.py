@@ -197,6 +197,8 @@ API = {
     "/image_to_image": ["image", "prompt", "strength", "steps", "seed", "randomize", "variant",
                         "fast_decoder", "model_id", "guidance", "negative_prompt", "size",
                         "images"],
+    "/inpaint": ["image_and_mask", "prompt", "strength", "steps", "seed", "randomize", "variant",
+                 "fast_decoder", "model_id", "guidance", "negative_prompt", "size", "images"],
     "/realtime": ["enabled", "prompt", "seed", "steps", "width", "height", "variant",
                   "fast_decoder", "model_id", "guidance", "negative_prompt"],
     "/vega_text_to_image": ["prompt", "negative_prompt", "steps", "guidance", "width", "height",
@@ -205,7 +207,8 @@ API = {
                              "guidance", "size", "seed", "randomize", "variant", "fast_decoder",
                              "images"],
     "/compare": ["prompt", "steps", "seed"],
-    "/stop": [], "/stop_image_to_image": [], "/vega_stop": [], "/vega_stop_image_to_image": [],
+    "/stop": [], "/stop_image_to_image": [], "/stop_inpaint": [], "/vega_stop": [],
+    "/vega_stop_image_to_image": [],
 }
 
 

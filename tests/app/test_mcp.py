@@ -12,7 +12,7 @@ from PIL import Image
 
 import app
 
-TOOLS = {"text_to_image", "image_to_image", "vega_text_to_image", "vega_image_to_image",
+TOOLS = {"text_to_image", "image_to_image", "inpaint", "vega_text_to_image", "vega_image_to_image",
          "compare_variants", "realtime"}
 
 

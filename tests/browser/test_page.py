@@ -6,13 +6,16 @@ where that fails instead so a broken setup cannot pass as a skip. Never download
 Screenshots of the tabs land in a temporary folder; `python -m pytest tests/browser
 --screenshots assets/screenshots` refreshes the README's."""
 
+import io
 import os
 import re
 import shutil
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,6 +138,39 @@ def test_image_to_image(page, screenshots):
     screenshot(page, screenshots, "image-to-image.png")
 
 
+def test_inpaint_changes_only_the_painted_stroke(page, screenshots):
+    panel = open_tab(page, "Inpaint")
+    editor = block(panel, "Image (paint the region")
+    # The editor's canvas first: an upload before it is set up is lost (a page error).
+    canvas = editor.locator("canvas").first
+    expect(canvas).to_be_attached(timeout=15_000)
+    editor.locator("input[type=file]").first.set_input_files(EXAMPLE_IMAGE)
+    expect(canvas).to_be_visible(timeout=15_000)
+    page.wait_for_timeout(1000)  # the background is drawn on the canvas
+    editor.get_by_role("button", name="Brush", exact=True).click()
+    box = canvas.bounding_box()
+    # One stroke across the middle.
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    for step in range(1, 11):
+        page.mouse.move(box["x"] + box["width"] * (0.3 + 0.04 * step),
+                        box["y"] + box["height"] * 0.5, steps=2)
+    page.mouse.up()
+
+    panel.get_by_label("Prompt", exact=True).fill("a full moon")
+    image, _ = generate_and_wait(panel)
+    assert natural_size(image) == (512, 512)
+    result = page.request.get(image.get_attribute("src")).body()
+    pixels = np.asarray(Image.open(io.BytesIO(result)).convert("RGB"))
+    source = np.asarray(Image.open(EXAMPLE_IMAGE).convert("RGB"))
+    changed = (pixels != source).any(axis=-1)
+    # A stroke is a band across the middle: some pixels changed, most are the source's.
+    assert 0.005 < changed.mean() < 0.5
+    rows = np.flatnonzero(changed.any(axis=1))
+    assert rows.min() > 128 and rows.max() < 384  # around the middle row, not everywhere
+    screenshot(page, screenshots, "inpaint.png")
+
+
 def test_empty_prompt_shows_error(page):
     panel = open_tab(page, "Text-to-Image")
     panel.get_by_label("Prompt", exact=True).fill("")
@@ -193,7 +229,7 @@ def test_the_session_gallery_holds_this_sessions_images_only(page, browser, app_
 
 
 def test_results_are_not_upload_targets(page):
-    for tab in ("Text-to-Image", "Image-to-Image"):
+    for tab in ("Text-to-Image", "Image-to-Image", "Inpaint"):
         panel = open_tab(page, tab)
         for label in ("Result", "This session's images"):
             expect(block(panel, label).locator("input[type=file]")).to_have_count(0)

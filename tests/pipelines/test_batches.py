@@ -11,13 +11,14 @@ from pipelines import generate, stream
 from pipelines.requests import (MAX_SEED, Image2Image, InvalidRequest, Text2Image, seeds,
                                 single, validate)
 from tests.pipelines.test_generate import i2i, t2i
+from tests.pipelines.test_inpaint import inpaint
 
 
 def pixels(result) -> np.ndarray:
     return np.asarray(result.image)
 
 
-@pytest.mark.parametrize("make", [t2i, i2i])
+@pytest.mark.parametrize("make", [t2i, i2i, inpaint])
 def test_each_image_of_a_batch_is_its_seed_alone(loaded, make):
     request = validate(make(seed=40, images=3, steps=2, width=256, height=256))
     batch = generate.run_all(loaded, request)

@@ -11,7 +11,7 @@ import pytest
 from pipelines import generate, settings
 from pipelines.compiled import InvalidSetting, cache_blobs
 from pipelines.registry import Registry
-from pipelines.requests import Image2Image, Text2Image, validate
+from pipelines.requests import Image2Image, Inpaint, Text2Image, validate
 from PIL import Image
 
 CPU_HAS_BF16 = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
@@ -127,3 +127,15 @@ def test_static_shapes_follow_the_request_size_recompiling_only_on_change(fresh_
                                                        image=source, seed=1)))
     assert result.image.size == (512, 512) and static.parts.recompiles == 2
     assert "recompile for this size" in result.timings
+
+    # Inpainting on the same static parts: its pipeline follows the recompile to another size.
+    source = Image.effect_noise((600, 500), 64).convert("RGB")
+    mask = Image.new("L", source.size, 0)
+    mask.paste(255, (250, 150, 350, 350))
+    request = validate(Inpaint(prompt="a door", model_id="tiny", image=source, mask=mask, seed=1,
+                               width=384, height=384, strength=1.0))
+    inpainted = generate.run(static, request).image
+    assert inpainted.size == (384, 384) and static.parts.recompiles == 3
+    kept = np.asarray(request.mask) == 0
+    assert np.array_equal(np.asarray(inpainted)[kept], np.asarray(request.image)[kept])
+    assert (np.asarray(inpainted)[~kept] != np.asarray(request.image)[~kept]).any()
