@@ -37,6 +37,7 @@ GRADIO_FILLS = ("http", "request", "progress")
 PARAMETERS = {
     "enabled": "generate only when true (the page's Real-time switch).",
     "image": "the image to transform (center-cropped to the size).",
+    "frame": "one live frame, a webcam's or any image (center-cropped to the size).",
     "prompt": "what the image should show, in English; the model reads 77 CLIP tokens.",
     "negative_prompt": "what the image should not show (applies at guidance above 1).",
     "strength": "how much to change, 0 to 1; int(steps × strength) denoising steps run.",
