@@ -29,6 +29,10 @@ WEBCAM, SKETCH = "Webcam", "Sketch"
 # How often the browser looks for a new frame to send; it skips while one is pending, so the
 # run time, not this, sets the pace (VERIFIED.md: webcam streaming in Chromium).
 STREAM_EVERY = 0.1
+# Ask the camera for 640×480: every frame travels as a JPEG data URL and is decoded and cropped
+# here, and the result is 512² at most (gradio asks for 1920×1440 unless told).
+CAMERA = gr.WebcamOptions(constraints={"video": {"width": {"ideal": 640},
+                                                 "height": {"ideal": 480}}})
 
 
 def live_models(registry: Registry, model_ids: list[str]) -> list[str]:
@@ -129,7 +133,7 @@ def live_tab(registry: Registry, model_ids: list[str]) -> dict:
         with gr.Column():
             controls["source"] = gr.Radio([WEBCAM, SKETCH], value=WEBCAM, label="Source")
             controls["frame"] = gr.Image(label="Webcam", sources=["webcam"], streaming=True,
-                                         type="numpy", height=320)
+                                         type="numpy", height=320, webcam_options=CAMERA)
             controls["sketch"] = gr.Sketchpad(label="Sketch", type="numpy", visible=False,
                                               canvas_size=(512, 512), height=320)
             controls["model_id"] = model_choice(registry, ids)
