@@ -26,6 +26,7 @@ from ui.widgets import model_choice, range_slider, variant_choice, variant_state
 # costs about the square of its side; 512² is the model's own size, 256² the fastest).
 SIZE = Range(256, 512, 384, 64)
 WEBCAM, SKETCH = "Webcam", "Sketch"
+DRAW_HINT = "Pick the brush (left of the canvas) and draw: each stroke is transformed."
 # How often the browser looks for a new frame to send; it skips while one is pending, so the
 # run time, not this, sets the pace (VERIFIED.md: webcam streaming in Chromium).
 STREAM_EVERY = 0.1
@@ -134,8 +135,9 @@ def live_tab(registry: Registry, model_ids: list[str]) -> dict:
             controls["source"] = gr.Radio([WEBCAM, SKETCH], value=WEBCAM, label="Source")
             controls["frame"] = gr.Image(label="Webcam", sources=["webcam"], streaming=True,
                                          type="numpy", height=320, webcam_options=CAMERA)
-            controls["sketch"] = gr.Sketchpad(label="Sketch", type="numpy", visible=False,
-                                              canvas_size=(512, 512), height=320)
+            controls["sketch"] = gr.Sketchpad(
+                label="Sketch", type="numpy", visible=False, canvas_size=(512, 512),
+                height=320, layers=False, placeholder="Pick the brush (left), then draw")
             controls["model_id"] = model_choice(registry, ids)
             controls["prompt"] = gr.Textbox(label="Prompt", lines=2,
                                             value="a watercolor painting, soft light",
@@ -188,8 +190,8 @@ def _wire(live: Live, controls: dict) -> None:
             image = sketch_composite(sketch)
         except UserError as e:
             return shown(None, f"⚠ {html.escape(str(e))}")
-        if image is None:
-            return shown(None, "Draw on the canvas: each stroke is transformed.")
+        if image is None:  # a blank canvas (or one just cleared): nothing to transform
+            return shown(None, DRAW_HINT)
         return shown(*live.frame(http.session_hash, image, prompt, strength, steps, size, seed,
                                  variant, model_id))
 
@@ -211,7 +213,12 @@ def _wire(live: Live, controls: dict) -> None:
           lambda model_id, variant: refresh(live.registry, model_id, variant),
           [controls["model_id"], controls["variant"]], [controls["variant"], controls["notice"]],
           queue=False, api_visibility="private")
-    controls["source"].change(
-        lambda source: (gr.update(visible=source == WEBCAM), gr.update(visible=source == SKETCH)),
-        controls["source"], [controls["frame"], controls["sketch"]], queue=False,
-        api_visibility="private")
+    controls["source"].change(_show_source, controls["source"],
+                              [controls["frame"], controls["sketch"], controls["outputs"][1]],
+                              queue=False, api_visibility="private")
+
+
+def _show_source(source: str) -> tuple:
+    """Show the chosen source; a sketch starts blank, so say what to do first."""
+    hint = DRAW_HINT if source == SKETCH else gr.skip()
+    return gr.update(visible=source == WEBCAM), gr.update(visible=source == SKETCH), hint

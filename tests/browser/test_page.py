@@ -291,3 +291,26 @@ def test_live_webcam_frames_flow_until_stop(browser, app_url, screenshots):
     finally:
         context.close()
     assert not page_errors, f"uncaught errors in the page: {page_errors}"
+
+
+def test_live_sketch_is_transformed_after_each_stroke(page, screenshots):
+    panel = open_tab(page, "Live")
+    panel.get_by_label("Sketch", exact=True).check()
+    info = panel.locator("#live-info")
+    expect(info).to_contain_text("Pick the brush")
+    sketch = block(panel, "Sketch")
+    sketch.get_by_role("button", name="Brush", exact=True).click()
+    box = sketch.locator("canvas").first.bounding_box()
+    x, y = box["x"] + box["width"] / 3, box["y"] + box["height"] / 3
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for step in range(20):
+        page.mouse.move(x + 6 * step, y + 4 * step)
+    page.mouse.up()
+
+    output = block(panel, "Live").locator("img")
+    expect(output).to_be_visible(timeout=GENERATION_TIMEOUT_MS)
+    expect(info).to_contain_text("384×384", timeout=GENERATION_TIMEOUT_MS)
+    screenshot(page, screenshots, "live-sketch.png")
+    sketch.get_by_role("button", name="Clear canvas", exact=True).click()
+    expect(info).to_contain_text("Pick the brush", timeout=GENERATION_TIMEOUT_MS)  # blank again
