@@ -124,7 +124,10 @@ def _child(argv: list[str]) -> int:
     runner = load(CONFIGS[args.config], folders)
     result = {"load_seconds": time.perf_counter() - start, "workloads": {},
               "from_cache": getattr(runner, "from_cache", None)}
+    config = CONFIGS[args.config]
     for key in args.workloads.split(","):
+        if not WORKLOADS[key].runs_on(config):
+            continue  # not this configuration's kind of work: the report shows "–"
         warm_up = runner(WORKLOADS[key])
         result.setdefault("first_call_seconds", warm_up["total"])  # the first image ever
         result["workloads"][key] = [runner(WORKLOADS[key]) for _ in range(args.repeats)]
@@ -159,11 +162,15 @@ def _summarise(configs, workloads, runs, peaks, folders, args) -> dict:
         if "cached_cold_start_seconds" in done[0]:
             entry["cached_cold_start_seconds"] = round(done[0]["cached_cold_start_seconds"], 2)
         entry["peak_rss_gb"] = max(run["peak_rss_gb"] for run in done)
+        ran = [key for key in workloads if all(key in run["workloads"] for run in done)]
         entry["median_seconds"] = {key: _medians([r for run in done for r in run["workloads"][key]])
-                                   for key in workloads}
-        if flops:
-            entry["floor_seconds"] = {key: round(_floor(config, WORKLOADS[key], flops, peaks), 3)
-                                      for key in workloads}
+                                   for key in ran}
+        entry["fps"] = {key: round(1 / entry["median_seconds"][key]["total"], 2)
+                        for key in ran if WORKLOADS[key].unit == "fps"}
+        if flops:  # the FLOPs are counted at 512², with the prompt encoded
+            entry["floor_seconds"] = {
+                key: round(_floor(config, WORKLOADS[key], flops, peaks), 3) for key in ran
+                if WORKLOADS[key].size == 512 and not WORKLOADS[key].cached_embeddings}
         summary["configs"][config.key] = entry
     report.add_ratios(summary)
     return summary

@@ -23,15 +23,16 @@ def add_ratios(summary: dict) -> None:
             baseline = _total(summary, BASELINE, workload)
             if baseline:
                 entry["ratio_to_a0"][workload] = round(medians["total"] / baseline, 3)
-            if "floor_seconds" in entry:
+            if workload in entry.get("floor_seconds", {}):
                 entry.setdefault("times_floor", {})[workload] = round(
                     medians["total"] / entry["floor_seconds"][workload], 2)
     summary["targets"] = _targets(summary)
 
 
 def _best(summary: dict, prefix: str, workload: str) -> tuple[str, float] | None:
+    """The fastest of a family: "a" is a only (not a0), "c" is c-fp16 and c-int8."""
     timed = [(key, _total(summary, key, workload)) for key in summary["configs"]
-             if key.startswith(prefix) and _total(summary, key, workload)]
+             if (key == prefix or key.startswith(f"{prefix}-")) and _total(summary, key, workload)]
     return min(timed, key=lambda kv: kv[1]) if timed else None
 
 
@@ -80,7 +81,7 @@ def markdown(summary: dict) -> str:
              f"{', '.join(cpu.get('capabilities', []))} here (default precision "
              f"{cpu.get('default_precision', '?')}).",
              "",
-             "| config | " + " | ".join(f"{w} s (× a0)" for w in workloads)
+             "| config | " + " | ".join(_heading(summary, w) for w in workloads)
              + " | cold start s | peak RSS GB | W1 × floor |",
              "|---|" + "---|" * (len(workloads) + 3)]
     for key, entry in summary["configs"].items():
@@ -88,8 +89,7 @@ def markdown(summary: dict) -> str:
             why = entry.get("skipped") or f"failed: {entry.get('failed')}"
             lines.append(f"| {key}: {entry['label']} | {why} |" + " |" * (len(workloads) + 2))
             continue
-        cells = [f"{entry['median_seconds'][w]['total']:.2f} "
-                 f"({entry.get('ratio_to_a0', {}).get(w, float('nan')):.2f})" for w in workloads]
+        cells = [_cell(entry, w) for w in workloads]
         cold = " / ".join(f"{s:.1f}" for s in entry["cold_start_seconds"])
         if "cached_cold_start_seconds" in entry:
             cold += f" → cached {entry['cached_cold_start_seconds']:.1f}"
@@ -112,6 +112,26 @@ def markdown(summary: dict) -> str:
             else:
                 lines.append(f"| {name} | {target} | |")
     return "\n".join(lines) + "\n"
+
+
+def _is_fps(summary: dict, workload: str) -> bool:
+    return any(workload in entry.get("fps", {}) for entry in summary["configs"].values())
+
+
+def _heading(summary: dict, workload: str) -> str:
+    return f"{workload} fps (s)" if _is_fps(summary, workload) else f"{workload} s (× a0)"
+
+
+def _cell(entry: dict, workload: str) -> str:
+    """Seconds (and the ratio to a0), frames per second (and seconds) for live workloads, or
+    "–" where this configuration does not run the workload."""
+    medians = entry["median_seconds"].get(workload)
+    if medians is None:
+        return "–"
+    if workload in entry.get("fps", {}):
+        return f"{entry['fps'][workload]:.1f} ({medians['total']:.2f})"
+    ratio = entry.get("ratio_to_a0", {}).get(workload)  # none when a0 did not run
+    return f"{medians['total']:.2f}" + ("" if ratio is None else f" ({ratio:.2f})")
 
 
 def chart(summary: dict, path: Path) -> None:

@@ -19,17 +19,37 @@ SEED = 42
 
 @dataclass(frozen=True)
 class Workload:
+    """One timed call. New kinds of work (batches, say) add a field here with a default that
+    keeps the others as they are, and the runners read it."""
     key: str
     label: str
     steps: int
     strength: float | None = None  # image-to-image when set
     size: int = 512
+    # Keep the prompt's embeddings between runs, as while live frames flow with one prompt;
+    # otherwise turbo-studio encodes the prompt every time, as the peers do.
+    cached_embeddings: bool = False
+    # A turbo-studio feature that needs the Tiny Autoencoder (both ways): configurations
+    # without it, and the peers, are reported as "–".
+    live: bool = False
+    unit: str = "s"  # "fps": the report shows frames per second, 1 / the median total
+
+    def runs_on(self, config: "Config") -> bool:
+        return not self.live or (config.runtime == "turbo" and config.fast_decoder)
+
+
+def _live_frame(key: str, size: int) -> Workload:
+    """A Live tab frame: image-to-image at strength 0.5 and 2 steps, so one UNet step."""
+    return Workload(key, f"live frame {size}² (image-to-image, 1 UNet step, TAESD both ways, "
+                         f"prompt embeddings cached)", steps=2, strength=0.5, size=size,
+                    cached_embeddings=True, live=True, unit="fps")
 
 
 WORKLOADS = {w.key: w for w in (
     Workload("W1", "text-to-image 512², 1 step", steps=1),
     Workload("W2", "image-to-image 512², 2 steps, strength 0.5", steps=2, strength=0.5),
     Workload("W3", "text-to-image 512², 4 steps", steps=4),
+    _live_frame("W4a", 256), _live_frame("W4b", 384), _live_frame("W4c", 512),
 )}
 
 
@@ -229,12 +249,14 @@ def _turbo(config: Config, folders: Folders):
                       variant=loaded.variant, fast_decoder=config.fast_decoder)
         if workload.strength:
             request = Image2Image(image=source_image(workload.size), strength=workload.strength,
-                                  **common)
+                                  width=workload.size, height=workload.size, **common)
         else:
             request = Text2Image(width=workload.size, height=workload.size, **common)
         # The peers encode the prompt on every call; so do we here, or the cached embeddings
-        # (an unchanged prompt skips the text encoders) would flatter us.
-        loaded.embeddings.clear()
+        # (an unchanged prompt skips the text encoders) would flatter us. Live frames keep
+        # them: there the prompt stays while frames flow (the warm-up encoded it).
+        if not workload.cached_embeddings:
+            loaded.embeddings.clear()
         return generate.run(loaded, validate(request)).timings
     run.from_cache = loaded.from_cache  # whether this start compiled from the cache
     return run

@@ -262,6 +262,28 @@ def _to_mask(image: Image.Image) -> Image.Image:
     return _to_rgb(image).convert("L")
 
 
+def frame_image(frame) -> Image.Image | None:
+    """A live frame (a webcam's or a sketch's pixels as a numpy array, as gradio hands them
+    over) as an RGB image; None for no frame. Refuses what is not an 8-bit picture with a
+    message instead of an error deep in PIL or OpenVINO."""
+    if frame is None:
+        return None
+    if isinstance(frame, Image.Image):
+        return _to_rgb(frame)
+    shape, dtype = getattr(frame, "shape", None), getattr(frame, "dtype", None)
+    if shape is None or len(shape) not in (2, 3) or len(shape) == 3 and shape[2] not in (1, 3, 4):
+        raise InvalidRequest(f"A frame must be an image (height × width × 1, 3 or 4 channels), "
+                             f"not an array of shape {shape}.")
+    if str(dtype) != "uint8":
+        raise InvalidRequest(f"A frame must have 8-bit pixels, not {dtype}.")
+    if shape[0] * shape[1] > MAX_UPLOAD_PIXELS or 0 in shape[:2]:
+        raise InvalidRequest(f"A frame of {shape[1]}×{shape[0]} pixels cannot be used; the "
+                             f"limit is {MAX_UPLOAD_PIXELS // 1_000_000} megapixels.")
+    if len(shape) == 3 and shape[2] == 1:
+        frame = frame[:, :, 0]
+    return _to_rgb(Image.fromarray(frame))
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     """Any mode (palette, RGBA, CMYK, 16-bit grey, ...) to 8-bit RGB, alpha composited on white."""
     image = ImageOps.exif_transpose(image)

@@ -13,6 +13,7 @@ from ui.generation import refresh_exported
 from ui.header import header, status_line
 from ui.image_to_image import image_to_image_tab
 from ui.inpaint import inpaint_tab
+from ui.live import live_tab, refresh as refresh_live
 from ui.text_to_image import text_to_image_tab
 from ui.vega import vega_tab
 
@@ -69,20 +70,22 @@ def build_demo(registry: Registry, queue_size: int = Settings.queue_size,
             tabs.append(image_to_image_tab(registry, model_ids))
         with gr.Tab("Inpaint"):
             tabs.append(inpaint_tab(registry, model_ids))
+        with gr.Tab("Live"):
+            live = live_tab(registry, model_ids)
         with gr.Tab("Segmind-VegaRT"):
             tabs += vega_tab(registry, vega)
         with gr.Tab("FP16 vs INT8"):
             compare_note = compare_tab(registry, compared)
         triggers = [demo.load] + ([built.change] if built is not None else [])
         _offer_what_is_exported(registry, triggers, tabs, status, model_ids, compare_note,
-                                compared)
+                                compared, live)
     # api_open=False: the REST routes cannot skip the queue (and its bound and per-model limit).
     return demo.queue(max_size=queue_size, api_open=False)
 
 
 def _offer_what_is_exported(registry: Registry, triggers: list, tabs: list[dict],
                             status: gr.Markdown, model_ids: list[str],
-                            compare_note: gr.Markdown, compared: str) -> None:
+                            compare_note: gr.Markdown, compared: str, live: dict) -> None:
     """On every page load, and each time a build step finishes: the variants and fast decoder
     exported since the app started appear in every tab (no restart), and the status line and
     the comparison tab's note say what is served now."""
@@ -91,5 +94,9 @@ def _offer_what_is_exported(registry: Registry, triggers: list, tabs: list[dict]
               inputs=[controls["model_id"], controls["variant"]],
               outputs=[controls["variant"], controls["fast_decoder"]], queue=False,
               api_visibility="private")
+    if live:  # the Live tab: its variants, and whether its Tiny Autoencoder is there now
+        gr.on(triggers, lambda model_id, variant: refresh_live(registry, model_id, variant),
+              inputs=[live["model_id"], live["variant"]],
+              outputs=[live["variant"], live["notice"]], queue=False, api_visibility="private")
     gr.on(triggers, lambda: (status_line(registry, model_ids), missing_note(registry, compared)),
           outputs=[status, compare_note], queue=False, api_visibility="private")

@@ -43,6 +43,7 @@ PARAMETERS = {
                       "(center-cropped to the size); 'layers' a list of mask images the "
                       "background's size, each opaque (where it has transparency) or else white "
                       "where the image should change, combined; 'composite' may be None.",
+    "frame": "one live frame, a webcam's or any image (center-cropped to the size).",
     "prompt": "what the image should show, in English; the model reads 77 CLIP tokens.",
     "negative_prompt": "what the image should not show (applies at guidance above 1).",
     "strength": "how much to change, 0 to 1; int(steps × strength) denoising steps run.",

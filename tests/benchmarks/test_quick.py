@@ -12,12 +12,13 @@ from PIL import Image
 @pytest.fixture(scope="module")
 def quick_run(models_dir, tmp_path_factory):
     """One quick run of three configurations (a peer through optimum-intel, one through
-    openvino.genai, and turbo-studio's own path) on the session's tiny folders."""
+    openvino.genai, and turbo-studio's own path) on the session's tiny folders; W4a, a live
+    frame, runs on turbo-studio's only."""
     results = tmp_path_factory.mktemp("results")
     env = {**os.environ, "TURBO_BENCH_QUICK_DIR": str(models_dir), "TURBO_BENCH_MACHINE": "ci"}
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--configs", "a0,c-fp16,e-fp16-taesd",
-         "--workloads", "W1,W2", "--repeats", "2", "--results", str(results)],
+         "--workloads", "W1,W2,W4a", "--repeats", "2", "--results", str(results)],
         env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return results
@@ -49,3 +50,22 @@ def test_every_configuration_reports_medians_per_stage_and_ratios(quick_run):
     assert summary["targets"]["best turbo-studio (W1)"] == "e-fp16-taesd"
     assert ours["cached_cold_start_seconds"] > 0  # ours starts again, from the compile cache
     assert "second cold start ≤ 0.5× the first" in summary["targets"]
+
+
+def test_a_live_frame_is_reported_in_frames_per_second_for_turbo_studio_only(quick_run):
+    summary = json.loads((quick_run / "ci-quick.json").read_text())
+    ours = summary["configs"]["e-fp16-taesd"]
+    medians = ours["median_seconds"]["W4a"]
+    assert ours["fps"]["W4a"] == pytest.approx(1 / medians["total"], rel=0.02)
+    assert "text encoders" not in medians  # the prompt's embeddings stay cached between frames
+    assert medians["VAE encoder"] > 0 and medians["decoder"] > 0  # TAESD both ways
+    for peer in ("a0", "c-fp16"):
+        assert "W4a" not in summary["configs"][peer]["median_seconds"]
+        assert "W4a" not in summary["configs"][peer].get("ratio_to_a0", {})
+    rows = {cells[1].split(":")[0]: cells  # by config key; the header row as "config"
+            for cells in ([cell.strip() for cell in line.split("|")]
+                          for line in (quick_run / "ci-quick.md").read_text().splitlines()
+                          if line.startswith("| "))}
+    column = rows["config"].index("W4a fps (s)")
+    assert rows["a0"][column] == rows["c-fp16"][column] == "–"
+    assert rows["e-fp16-taesd"][column].startswith(f"{ours['fps']['W4a']:.1f} (")

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_IMAGE = ROOT / "assets" / "examples" / "dusk-hills.png"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
+                 "--disable-quic",
+                 # A fake camera (a moving test pattern), allowed without asking: the Live tab.
+                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 GENERATION_TIMEOUT_MS = 60_000  # the first request also loads and compiles the stand-in
 TIMINGS = re.compile(r"\d+\.\d\d s in all \(.+\) · seed \d+")
 
@@ -286,3 +289,116 @@ def test_a_first_start_shows_its_progress_and_offers_each_part_once_built(browse
             gate.set()
         context.close()
         demo.close()
+
+
+def distinct_sources(image, count: int, timeout_s: float) -> set[str]:
+    """Watch an <img> until it has shown `count` different files (gradio names each output
+    file by its content, so a new src is a new picture)."""
+    seen, deadline = set(), time.monotonic() + timeout_s
+    while len(seen) < count:
+        assert time.monotonic() < deadline, f"only {len(seen)} distinct frames arrived"
+        if image.count():
+            seen.add(image.first.get_attribute("src"))
+        image.page.wait_for_timeout(100)
+    return seen
+
+
+@pytest.fixture
+def camera_page(browser, app_url):
+    """Like `page`, in a context allowed to use the (fake) camera."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000},
+                                  permissions=["camera"])
+    page = context.new_page()
+    page_errors = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page.goto(app_url)
+    expect(page.locator("#status")).to_be_visible(timeout=30_000)
+    yield page
+    context.close()
+    assert not page_errors, f"uncaught errors in the page: {page_errors}"
+
+
+def start_webcam(panel):
+    """Turn the Live tab's webcam on and start streaming; returns the webcam's block."""
+    webcam = block(panel, "Webcam")
+    webcam.get_by_role("button", name="Click to Access Webcam").click()
+    # The button's accessible name is not "Record": find it by its text (VERIFIED.md).
+    webcam.locator("button", has_text="Record").click()
+    return webcam
+
+
+def text_to_image_is_served(app_url) -> bool:
+    """Another user's generation runs: the stream gave the model back."""
+    from gradio_client import Client
+
+    path, _, _ = Client(app_url, verbose=False).predict(
+        "a red fox", 3, False, 1, 512, 512, api_name="/text_to_image")
+    return Path(path).stat().st_size > 0
+
+
+def test_live_webcam_frames_flow_until_stop(camera_page, app_url, screenshots):
+    panel = open_tab(camera_page, "Live")
+    expect(panel.locator("#live-notice")).not_to_contain_text("not exported")
+    webcam = start_webcam(panel)
+
+    output = block(panel, "Live").locator("img")
+    distinct_sources(output, 3, timeout_s=GENERATION_TIMEOUT_MS / 1000 + 60)
+    expect(panel.locator("#live-info")).to_contain_text("frames/s")
+    expect(panel.locator("#live-info")).to_contain_text("384×384")
+    # Frames keep replacing the picture (its size reads 0 while one loads): retry.
+    for side in ("naturalWidth", "naturalHeight"):
+        expect(output.first).to_have_js_property(side, 384, timeout=10_000)
+    screenshot(camera_page, screenshots, "live.png")
+
+    webcam.locator("button", has_text="Stop").click()
+    expect(webcam.locator("button", has_text="Record")).to_be_visible(timeout=10_000)
+    # A frame already on its way may still land; then no new one for seconds (streaming,
+    # a frame came every half second or so).
+    last, still_since, deadline = None, time.monotonic(), time.monotonic() + 30
+    while time.monotonic() - still_since < 4:
+        assert time.monotonic() < deadline, "frames kept coming after Stop"
+        source = output.first.get_attribute("src")
+        if source != last:
+            last, still_since = source, time.monotonic()
+        camera_page.wait_for_timeout(200)
+    assert text_to_image_is_served(app_url)
+
+
+def test_leaving_the_page_ends_the_live_stream(camera_page, app_url, monkeypatch):
+    from pipelines import generate
+
+    runs, real_run = [], generate.run  # the app runs in this process: count its runs
+    monkeypatch.setattr(generate, "run", lambda *args, **kwargs: (
+        runs.append(time.monotonic()), real_run(*args, **kwargs))[1])
+    panel = open_tab(camera_page, "Live")
+    start_webcam(panel)
+    distinct_sources(block(panel, "Live").locator("img"), 2,
+                     timeout_s=GENERATION_TIMEOUT_MS / 1000 + 60)
+    camera_page.close()  # mid-stream
+    closed = time.monotonic()
+    time.sleep(6)
+    assert not [t for t in runs if t > closed + 2], "frames kept running after the page left"
+    assert text_to_image_is_served(app_url)
+
+
+def test_live_sketch_is_transformed_after_each_stroke(page, screenshots):
+    panel = open_tab(page, "Live")
+    panel.get_by_label("Sketch", exact=True).check()
+    info = panel.locator("#live-info")
+    expect(info).to_contain_text("Pick the brush")
+    sketch = block(panel, "Sketch")
+    sketch.get_by_role("button", name="Brush", exact=True).click()
+    box = sketch.locator("canvas").first.bounding_box()
+    x, y = box["x"] + box["width"] / 3, box["y"] + box["height"] / 3
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for step in range(20):
+        page.mouse.move(x + 6 * step, y + 4 * step)
+    page.mouse.up()
+
+    output = block(panel, "Live").locator("img")
+    expect(output).to_be_visible(timeout=GENERATION_TIMEOUT_MS)
+    expect(info).to_contain_text("384×384", timeout=GENERATION_TIMEOUT_MS)
+    screenshot(page, screenshots, "live-sketch.png")
+    sketch.get_by_role("button", name="Clear canvas", exact=True).click()
+    expect(info).to_contain_text("Pick the brush", timeout=GENERATION_TIMEOUT_MS)  # blank again

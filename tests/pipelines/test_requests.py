@@ -185,3 +185,37 @@ def test_image_to_image_takes_a_size_within_the_models_range():
     assert validate(i2i(model_id="tiny-vega")).image.size == (1024, 1024)
     with pytest.raises(InvalidRequest, match="between 512 and 1024"):
         validate(i2i(model_id="tiny-vega", width=256, height=256))
+
+
+def test_a_live_frame_array_becomes_an_rgb_image():
+    import numpy as np
+
+    from pipelines.requests import frame_image
+
+    assert frame_image(None) is None
+    for frame in (np.zeros((48, 64, 3), np.uint8), np.zeros((48, 64), np.uint8),
+                  np.zeros((48, 64, 1), np.uint8), np.zeros((48, 64, 4), np.uint8)):
+        image = frame_image(frame)
+        assert image.mode == "RGB" and image.size == (64, 48)
+    # A transparent sketch is composited on white, not black.
+    assert frame_image(np.zeros((8, 8, 4), np.uint8)).getpixel((0, 0)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("frame, message", [
+    ("not an image", "must be an image"),
+    ("a list", "must be an image"),
+    ("float", "8-bit pixels"),
+    ("five channels", "must be an image"),
+    ("empty", "cannot be used"),
+])
+def test_bad_live_frames_are_refused_with_a_message(frame, message):
+    import numpy as np
+
+    from pipelines.requests import frame_image
+
+    frame = {"float": np.zeros((8, 8, 3), np.float32),
+             "five channels": np.zeros((8, 8, 5), np.uint8),
+             "empty": np.zeros((0, 8, 3), np.uint8),
+             "a list": [[1, 2], [3, 4]]}.get(frame, frame)
+    with pytest.raises(InvalidRequest, match=message):
+        frame_image(frame)

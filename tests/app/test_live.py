@@ -1,0 +1,107 @@
+"""The Live tab's frame function, called directly on the session's stand-ins: a frame in, an
+image of the chosen size out; refusals as text (a stream goes on after one); the newest frame
+only; a missing Tiny Autoencoder named with its export command."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines import generate
+from pipelines.registry import Registry
+from ui import examples
+from ui.live import Live, missing_decoder, sketch_composite
+
+PICTURE = Image.open(examples.IMAGE).convert("RGB")
+SETTINGS = dict(prompt="a castle, watercolor", strength=0.5, steps=2, seed=3, variant="fp16",
+                model_id="tiny")
+
+
+@pytest.fixture(scope="module")
+def live(registry):
+    return Live(registry)
+
+
+@pytest.mark.parametrize("size", [256, 384, 512])
+def test_a_frame_comes_back_at_the_chosen_size(live, size):
+    camera = Image.fromarray(np.asarray(PICTURE.resize((1920, 1440))))  # a webcam's 4:3 frame
+    image, info = live.frame("sizes", camera, size=size, **SETTINGS)
+    assert image.size == (size, size)
+    assert "last frame" in info and "decoder" in info and f"{size}×{size}" in info
+
+
+def test_frames_run_through_the_tiny_autoencoder_with_cached_embeddings(live, monkeypatch):
+    requests = []
+    real_run = generate.run
+    monkeypatch.setattr(generate, "run", lambda loaded, request, *a, **k: (
+        requests.append(request), real_run(loaded, request, *a, **k))[1])
+    live.frame("cached", PICTURE, size=256, **SETTINGS)
+    _, info = live.frame("cached", PICTURE, size=256, **SETTINGS)
+    assert all(r.fast_decoder and int(r.steps * r.strength) == 1 for r in requests)
+    assert "text encoders" not in info  # the unchanged prompt's embeddings were cached
+    assert "frames/s" in info
+
+
+def test_a_bad_setting_is_a_message_not_an_error(live):
+    assert live.frame("bad", PICTURE, size=384, **{**SETTINGS, "prompt": " "}) == (
+        None, "⚠ Please enter a prompt: describe the image you want.")
+    image, info = live.frame("bad", PICTURE, size=100, **SETTINGS)
+    assert image is None and "must be between 256 and" in info
+    assert live.frame("bad", None, size=384, **SETTINGS) == (None, None)  # no frame yet
+
+
+def test_a_frame_arriving_while_one_runs_replaces_the_waiting_one(live, monkeypatch):
+    started, release, runs = threading.Event(), threading.Event(), []
+    real_run = generate.run
+
+    def held_run(loaded, request, *args, **kwargs):
+        runs.append(request.seed)
+        started.set()
+        release.wait(timeout=120)  # the first frame holds the model while others arrive
+        return real_run(loaded, request, *args, **kwargs)
+
+    monkeypatch.setattr(generate, "run", held_run)
+    results = {}
+
+    def send(seed):
+        results[seed] = live.frame("burst", PICTURE, size=256, **{**SETTINGS, "seed": seed})
+
+    first = threading.Thread(target=send, args=(0,))
+    first.start()
+    assert started.wait(timeout=120)
+    later = [threading.Thread(target=send, args=(seed,)) for seed in (1, 2, 3)]
+    for thread in later:
+        thread.start()
+    deadline = time.monotonic() + 120
+    while len(results) < 2:  # two superseded, answered while the first frame still runs
+        assert time.monotonic() < deadline, "superseded frames were not answered"
+        time.sleep(0.05)
+    release.set()
+    for thread in [first, *later]:
+        thread.join(timeout=120)
+    assert runs[0] == 0 and len(runs) == 2  # the first frame and one newer, never a backlog
+    assert sum(results[seed] == (None, None) for seed in (1, 2, 3)) == 2
+    assert results[runs[1]][0].size == (256, 256)  # the newest frame's image
+
+
+def test_without_the_tiny_autoencoder_the_tab_says_how_to_export_it(models_dir, tmp_path):
+    (tmp_path / "tiny").symlink_to(models_dir / "tiny")  # the model, but no tiny-taesd
+    registry = Registry(tmp_path)
+    message = missing_decoder(registry, "tiny", "fp16")
+    assert "not exported" in message and "`python -m export tiny-taesd`" in message
+    image, info = Live(registry).frame("no-taesd", PICTURE, size=384, **SETTINGS)
+    assert image is None and info == f"⚠ {message}"
+    assert registry.loaded() == []  # refused before loading anything: no full-VAE stream
+
+
+def test_a_blank_sketch_waits_for_a_stroke():
+    blank = np.zeros((64, 64, 4), np.uint8)  # a transparent canvas
+    assert sketch_composite({"composite": blank, "layers": [], "background": None}) is None
+    assert sketch_composite(None) is None
+    white = np.full((64, 64, 3), 255, np.uint8)
+    assert sketch_composite({"composite": white}) is None
+    drawn = white.copy()
+    drawn[10:20, 10:40] = 0
+    assert sketch_composite({"composite": drawn}).size == (64, 64)
