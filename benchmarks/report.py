@@ -53,6 +53,10 @@ def _targets(summary: dict) -> dict:
     best_w2, a0_w2 = _best(summary, "e", "W2"), _total(summary, BASELINE, "W2")
     if best_w2 and a0_w2:
         targets[f"W2 ≤ 0.3× a0 ({best_w2[0]})"] = _check(best_w2[1] / a0_w2, 0.3)
+    best_w5 = _best(summary, "e", "W5")
+    alone = best_w5 and _total(summary, best_w5[0], "W1")
+    if alone:  # a batch's seconds per image against one image alone, same configuration
+        targets[f"W5 per image ≤ 0.9× W1 ({best_w5[0]})"] = _check(best_w5[1] / alone, 0.9)
     floor = summary["configs"][key].get("floor_seconds", {}).get("W1")
     if floor:
         targets["W1 within 1.25× the compute floor"] = _check(seconds / floor, 1.25)

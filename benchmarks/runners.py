@@ -33,6 +33,9 @@ class Workload:
     # without it, and the peers, are reported as "–".
     live: bool = False
     unit: str = "s"  # "fps": the report shows frames per second, 1 / the median total
+    # A batch: one request for this many images (seed + i each); runners report seconds per
+    # image (every stage divided by it), to compare with W1.
+    images: int = 1
 
     def runs_on(self, config: "Config") -> bool:
         return not self.live or (config.runtime == "turbo" and config.fast_decoder)
@@ -50,7 +53,22 @@ WORKLOADS = {w.key: w for w in (
     Workload("W2", "image-to-image 512², 2 steps, strength 0.5", steps=2, strength=0.5),
     Workload("W3", "text-to-image 512², 4 steps", steps=4),
     _live_frame("W4a", 256), _live_frame("W4b", 384), _live_frame("W4c", 512),
+    Workload("W5", "a batch of 4, text-to-image 512², 1 step (seconds per image)", steps=1,
+             images=4),
 )}
+
+
+def per_image(timings: dict, images: int) -> dict:
+    """A batch's seconds per stage and in all, per image."""
+    return {stage: seconds / images for stage, seconds in timings.items()}
+
+
+def generators(images: int) -> list:
+    """Image i's generator seeded with SEED + i, as turbo-studio seeds a batch: diffusers
+    draws each image's noise from its own generator."""
+    import torch
+
+    return [torch.Generator().manual_seed(SEED + i) for i in range(images)]
 
 
 @dataclass(frozen=True)
@@ -144,10 +162,13 @@ def _optimum(config: Config, folders: Folders):
             kwargs.update(image=source_image(workload.size), strength=workload.strength)
         else:
             kwargs.update(width=workload.size, height=workload.size)
+        if workload.images > 1:  # one call on the batch, as optimum-intel's users write it
+            kwargs.update(num_images_per_prompt=workload.images,
+                          generator=generators(workload.images))
         pipe = pipeline(bool(workload.strength))
         clock.reset()
         total, _ = _timed(lambda: pipe(**kwargs))
-        return {**clock.seconds, "total": total}
+        return per_image({**clock.seconds, "total": total}, workload.images)
     return run
 
 
@@ -169,7 +190,8 @@ def _genai(config: Config, folders: Folders):
     pipeline(False)
 
     def run(workload: Workload) -> dict:
-        kwargs = dict(num_inference_steps=workload.steps, guidance_scale=0.0, rng_seed=SEED)
+        kwargs = dict(num_inference_steps=workload.steps, guidance_scale=0.0, rng_seed=SEED,
+                      num_images_per_prompt=workload.images)
         if workload.strength:
             image = np.asarray(source_image(workload.size))[None]
             kwargs.update(image=ov.Tensor(image), strength=workload.strength)
@@ -179,11 +201,12 @@ def _genai(config: Config, folders: Folders):
         total, _ = _timed(lambda: pipe.generate(PROMPT, **kwargs))
         metrics = pipe.get_performance_metrics()
         unet_calls = len(metrics.raw_metrics.unet_inference_durations)
-        return {"text encoders": sum(metrics.get_text_encoder_infer_duration().values()) / 1e3,
-                "UNet": metrics.get_unet_infer_duration().mean * unet_calls / 1e3,
-                "VAE encoder": metrics.get_vae_encoder_infer_duration() / 1e3,
-                "decoder": metrics.get_vae_decoder_infer_duration() / 1e3,
-                "total": total}
+        return per_image(
+            {"text encoders": sum(metrics.get_text_encoder_infer_duration().values()) / 1e3,
+             "UNet": metrics.get_unet_infer_duration().mean * unet_calls / 1e3,
+             "VAE encoder": metrics.get_vae_encoder_infer_duration() / 1e3,
+             "decoder": metrics.get_vae_decoder_infer_duration() / 1e3,
+             "total": total}, workload.images)
     return run
 
 
@@ -207,11 +230,14 @@ def _torch(config: Config, folders: Folders):
         else:
             pipe = text2image
             kwargs.update(width=workload.size, height=workload.size)
+        if workload.images > 1:
+            kwargs.update(num_images_per_prompt=workload.images,
+                          generator=generators(workload.images))
         pipe.set_progress_bar_config(disable=True)
         seconds.clear()
         with torch.inference_mode():
             total, _ = _timed(lambda: pipe(**kwargs))
-        return {**seconds, "total": total}
+        return per_image({**seconds, "total": total}, workload.images)
     return run
 
 
@@ -246,7 +272,8 @@ def _turbo(config: Config, folders: Folders):
 
     def run(workload: Workload) -> dict:
         common = dict(prompt=PROMPT, model_id=folders.model_id, seed=SEED, steps=workload.steps,
-                      variant=loaded.variant, fast_decoder=config.fast_decoder)
+                      variant=loaded.variant, fast_decoder=config.fast_decoder,
+                      images=workload.images)
         if workload.strength:
             request = Image2Image(image=source_image(workload.size), strength=workload.strength,
                                   width=workload.size, height=workload.size, **common)
@@ -257,7 +284,10 @@ def _turbo(config: Config, folders: Folders):
         # them: there the prompt stays while frames flow (the warm-up encoded it).
         if not workload.cached_embeddings:
             loaded.embeddings.clear()
-        return generate.run(loaded, validate(request)).timings
+        results = generate.run_all(loaded, validate(request))  # a batch as the app runs it
+        stages = {stage for result in results for stage in result.timings}
+        return per_image({stage: sum(r.timings.get(stage, 0.0) for r in results)
+                          for stage in stages}, workload.images)
     run.from_cache = loaded.from_cache  # whether this start compiled from the cache
     return run
 

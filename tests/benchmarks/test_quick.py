@@ -13,12 +13,12 @@ from PIL import Image
 def quick_run(models_dir, tmp_path_factory):
     """One quick run of three configurations (a peer through optimum-intel, one through
     openvino.genai, and turbo-studio's own path) on the session's tiny folders; W4a, a live
-    frame, runs on turbo-studio's only."""
+    frame, runs on turbo-studio's only; W5, a batch of 4, on all."""
     results = tmp_path_factory.mktemp("results")
     env = {**os.environ, "TURBO_BENCH_QUICK_DIR": str(models_dir), "TURBO_BENCH_MACHINE": "ci"}
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--configs", "a0,c-fp16,e-fp16-taesd",
-         "--workloads", "W1,W2,W4a", "--repeats", "2", "--results", str(results)],
+         "--workloads", "W1,W2,W4a,W5", "--repeats", "2", "--results", str(results)],
         env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return results
@@ -42,7 +42,7 @@ def test_every_configuration_reports_medians_per_stage_and_ratios(quick_run):
             assert medians["decoder"] > 0, (key, medians)
         assert entry["median_seconds"]["W2"]["VAE encoder"] > 0  # image-to-image encodes
         assert entry["peak_rss_gb"] > 0 and entry["cold_start_seconds"][0] > 0
-    assert summary["configs"]["a0"]["ratio_to_a0"] == {"W1": 1.0, "W2": 1.0}
+    assert summary["configs"]["a0"]["ratio_to_a0"] == {"W1": 1.0, "W2": 1.0, "W5": 1.0}
     ours = summary["configs"]["e-fp16-taesd"]
     assert ours["ratio_to_a0"]["W1"] == pytest.approx(
         ours["median_seconds"]["W1"]["total"] / summary["configs"]["a0"]["median_seconds"]["W1"]["total"],
@@ -69,3 +69,27 @@ def test_a_live_frame_is_reported_in_frames_per_second_for_turbo_studio_only(qui
     column = rows["config"].index("W4a fps (s)")
     assert rows["a0"][column] == rows["c-fp16"][column] == "–"
     assert rows["e-fp16-taesd"][column].startswith(f"{ours['fps']['W4a']:.1f} (")
+
+
+def test_a_batch_is_reported_per_image_against_one_image(quick_run):
+    summary = json.loads((quick_run / "ci-quick.json").read_text())
+    for key, entry in summary["configs"].items():
+        medians = entry["median_seconds"]["W5"]
+        assert 0 < medians["UNet"] < medians["total"], (key, medians)
+    ours = summary["configs"]["e-fp16-taesd"]["median_seconds"]
+    # The batch encodes its prompt once: per image, a quarter of what one image alone spends.
+    assert ours["W5"]["text encoders"] < ours["W1"]["text encoders"] / 2
+    target = summary["targets"]["W5 per image ≤ 0.9× W1 (e-fp16-taesd)"]
+    assert target["value"] == pytest.approx(ours["W5"]["total"] / ours["W1"]["total"], abs=0.002)
+
+
+def test_batch_unet_compares_one_call_with_one_call_per_image(models_dir, tmp_path):
+    env = {**os.environ, "TURBO_BENCH_QUICK_DIR": str(models_dir), "TURBO_BENCH_MACHINE": "ci"}
+    done = subprocess.run([sys.executable, "-m", "benchmarks.batch_unet", "--quick", "--batch",
+                           "2", "--repeats", "1", "--results", str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "batch_unet-ci-quick.json").read_text())
+    assert result["batch"] == 2 and len(result["one_call_seconds"]) == 1
+    assert result["one_call_over_one_by_one"] == pytest.approx(
+        result["one_call_median_per_image"] / result["one_by_one_median_per_image"])
