@@ -1,9 +1,9 @@
 """Resolves a catalogue model + variant to an exported folder and loads it lazily, once.
 
 Text-to-image, image-to-image and inpainting share one set of compiled OpenVINO models (no
-second copy in memory). Every loaded model holds the registry's one run lock: an OpenVINO infer request is not
-thread-safe, a diffusers scheduler carries state between steps, and on a CPU two runs at once,
-even of two models, only split the cores. Loaded models stay within a RAM budget: the least
+second copy in memory). Every loaded model holds the registry's one run lock: an OpenVINO infer
+request is not thread-safe, a diffusers scheduler carries state between steps, and on a CPU two
+runs at once, even of two models, only split the cores. Loaded models stay within a RAM budget: the least
 recently used one is evicted before another is loaded."""
 
 import gc

@@ -11,8 +11,8 @@ from pipelines.registry import Registry
 
 def header(registry: Registry, model_ids: list[str]) -> gr.Markdown:
     """The title, the banner where a stand-in is served, and the status line (returned)."""
-    gr.Markdown("# turbo-studio\nText-to-image and image-to-image in 1–4 steps with "
-                "SDXL-Turbo on OpenVINO, on your CPU.")
+    gr.Markdown("# turbo-studio\nText-to-image, image-to-image, inpainting and live camera or "
+                "sketch, in 1–4 steps with SDXL-Turbo on OpenVINO, on your CPU.")
     spec = catalogue.get(model_ids[0])
     if spec.stand_in:
         stand_in_banner(spec, "this app", elem_id="stand-in-banner")

@@ -331,7 +331,7 @@ def text_to_image_is_served(app_url) -> bool:
     """Another user's generation runs: the stream gave the model back."""
     from gradio_client import Client
 
-    path, _, _ = Client(app_url, verbose=False).predict(
+    path, *_ = Client(app_url, verbose=False).predict(
         "a red fox", 3, False, 1, 512, 512, api_name="/text_to_image")
     return Path(path).stat().st_size > 0
 
