@@ -133,7 +133,7 @@ def _cell(entry: dict, workload: str) -> str:
     if medians is None:
         return "–"
     if workload in entry.get("fps", {}):
-        return f"{entry['fps'][workload]:.1f} ({medians['total']:.2f})"
+        return f"{entry['fps'][workload]:.2f} ({medians['total']:.2f})"
     ratio = entry.get("ratio_to_a0", {}).get(workload)  # none when a0 did not run
     return f"{medians['total']:.2f}" + ("" if ratio is None else f" ({ratio:.2f})")
 

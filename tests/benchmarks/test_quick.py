@@ -68,7 +68,7 @@ def test_a_live_frame_is_reported_in_frames_per_second_for_turbo_studio_only(qui
                           if line.startswith("| "))}
     column = rows["config"].index("W4a fps (s)")
     assert rows["a0"][column] == rows["c-fp16"][column] == "–"
-    assert rows["e-fp16-taesd"][column].startswith(f"{ours['fps']['W4a']:.1f} (")
+    assert rows["e-fp16-taesd"][column].startswith(f"{ours['fps']['W4a']:.2f} (")
 
 
 def test_a_batch_is_reported_per_image_against_one_image(quick_run):
