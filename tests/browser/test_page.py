@@ -58,10 +58,9 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, app_url):
+def _app_page(browser, app_url, **context_options):
     """A fresh tab on the app, loaded; uncaught page errors fail the test."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, **context_options)
     page = context.new_page()
     page_errors = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
@@ -70,6 +69,12 @@ def page(browser, app_url):
     yield page
     context.close()
     assert not page_errors, f"uncaught errors in the page: {page_errors}"
+
+
+@pytest.fixture
+def page(browser, app_url):
+    """A fresh tab on the app, loaded; uncaught page errors fail the test."""
+    yield from _app_page(browser, app_url)
 
 
 def open_tab(page: Page, name: str):
@@ -306,16 +311,7 @@ def distinct_sources(image, count: int, timeout_s: float) -> set[str]:
 @pytest.fixture
 def camera_page(browser, app_url):
     """Like `page`, in a context allowed to use the (fake) camera."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000},
-                                  permissions=["camera"])
-    page = context.new_page()
-    page_errors = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-    page.goto(app_url)
-    expect(page.locator("#status")).to_be_visible(timeout=30_000)
-    yield page
-    context.close()
-    assert not page_errors, f"uncaught errors in the page: {page_errors}"
+    yield from _app_page(browser, app_url, permissions=["camera"])
 
 
 def start_webcam(panel):

@@ -9,6 +9,7 @@ from PIL import Image
 from pipelines import generate
 from pipelines.registry import ModelNotAvailable, Registry
 from pipelines.requests import Image2Image, Text2Image, validate
+from tests.pipelines.test_inpaint import inpaint
 
 
 def run(loaded, request, on_step=None):
@@ -74,9 +75,10 @@ def test_image_to_image_uses_the_image(loaded):
     assert np.array_equal(pixels(result.image), pixels(run(loaded, i2i()).image))
 
 
-def test_image_to_image_raises_steps_and_says_so(loaded):
+@pytest.mark.parametrize("make", [i2i, inpaint], ids=["image-to-image", "inpainting"])
+def test_image_to_image_raises_steps_and_says_so(loaded, make):
     seen = []
-    result = run(loaded, i2i(steps=1, strength=0.5), on_step=lambda d, t: seen.append((d, t)))
+    result = run(loaded, make(steps=1, strength=0.5), on_step=lambda d, t: seen.append((d, t)))
     assert seen == [(1, 1)]
     assert any("Steps raised from 1 to 2" in warning for warning in result.warnings)
 

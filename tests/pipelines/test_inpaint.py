@@ -108,13 +108,6 @@ def test_inpainting_shares_the_compiled_parts(loaded):
     assert fast.vae_decoder.request is loaded.pipelines["text2image", True].vae_decoder.request
 
 
-def test_steps_follow_image_to_image_s_rule(loaded):
-    seen = []
-    result = run(loaded, inpaint(steps=1, strength=0.5), on_step=lambda d, t: seen.append((d, t)))
-    assert seen == [(1, 1)]
-    assert any("Steps raised from 1 to 2" in warning for warning in result.warnings)
-
-
 def test_previews_then_the_plain_run_s_image(loaded):
     items = list(stream.stream(loaded, validate(inpaint(steps=4))))
     assert [(p.step, p.steps) for p in items[:-1]] == [(1, 4), (2, 4), (3, 4), (4, 4)]
