@@ -122,13 +122,14 @@ class Registry:
     """precision: "auto" (bf16 where the CPU has it, else f32), "bf16", "f16" or "f32". cache:
     OpenVINO's compiled-model cache in <models dir>/.ov-cache (or cache_dir). static_shapes:
     compile for the request's size, recompiling when it changes. ram_budget: bytes for loaded
-    models (None: 3/4 of this machine's RAM). Settings from flags and TURBO_* variables come
+    models (None: 3/4 of this machine's RAM). threads: CPU threads a generation uses (None:
+    OpenVINO's choice, every core; a Ray replica gives its own share). Settings from flags and TURBO_* variables come
     through from_settings(); nothing here reads the environment for them."""
 
     def __init__(self, models_dir: Path | None = None, device: str = "CPU",
                  ram_budget: int | None = None, hub_cache: Path | None = None,
                  precision: str = "auto", cache: bool = True, static_shapes: bool = False,
-                 cache_dir: Path | None = None):
+                 cache_dir: Path | None = None, threads: int | None = None):
         import openvino as ov
 
         if ram_budget is not None and ram_budget <= 0:
@@ -141,6 +142,7 @@ class Registry:
         self.precision_hint = precision_hint(self.precision, device, ov.Core())  # checks it
         self.cache_dir = Path(cache_dir or self.models_dir / ".ov-cache") if cache else None
         self.static_shapes = static_shapes
+        self.threads = threads
         # The built-in models and this folder's user models, read once.
         self.catalogue = catalogue.load(self.models_dir)
         self._loaded: OrderedDict[tuple[str, str], Loaded] = OrderedDict()  # oldest use first
@@ -251,6 +253,14 @@ class Registry:
             self._loaded.move_to_end(key)
             return self._loaded[key]
 
+    def unload(self, model_id: str, variant: str, loaded: Loaded | None = None) -> None:
+        """Free a model (after its running generation), if it is loaded (and is `loaded`, when
+        given: a newer load of the same model stays)."""
+        key = (model_id, variant)
+        with self._loading:
+            if key in self._loaded and loaded in (None, self._loaded[key]):
+                self._evict(key)
+
     def loaded(self) -> list[tuple[str, str]]:
         """Keys of the models in memory, least recently used first."""
         with self._loading:
@@ -311,11 +321,12 @@ class Registry:
                 f"use a smaller variant.")
         in_use = lambda: sum(m.ram_estimate for m in self._loaded.values())  # noqa: E731
         while self._loaded and in_use() + needed > self.ram_budget:
-            key, victim = next(iter(self._loaded.items()))
-            with victim.lock:  # let a running generation finish first
-                del self._loaded[key]
-            del victim
-            gc.collect()  # compiled models hold gigabytes: free them before the next load
+            self._evict(next(iter(self._loaded)))
+
+    def _evict(self, key: tuple[str, str]) -> None:
+        with self._loaded[key].lock:  # let a running generation finish first
+            del self._loaded[key]
+        gc.collect()  # compiled models hold gigabytes: free them before the next load
 
     def ov_config(self) -> dict:
         """What every part of every model compiles with. PERFORMANCE_HINT LATENCY is
@@ -325,6 +336,8 @@ class Registry:
             config["INFERENCE_PRECISION_HINT"] = self.precision_hint
         if self.cache_dir:
             config["CACHE_DIR"] = str(self.cache_dir)
+        if self.threads:
+            config["INFERENCE_NUM_THREADS"] = self.threads
         return config
 
     def _load(self, spec: ModelSpec, variant: str, folder: Path) -> Loaded:

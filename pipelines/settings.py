@@ -53,6 +53,8 @@ class Settings:
     queue_size: int = 16
     verbose: bool = False  # show library warnings on the console instead of only in the log
     mcp: bool = False  # also serve the generation tools to AI agents (gradio's MCP server)
+    ray: str | None = None  # None: generate in this process; local, auto or a cluster's address
+    replicas: int = 1  # Ray Serve model-worker replicas (with ray)
 
     @property
     def ram_budget(self) -> int | None:
@@ -99,6 +101,10 @@ OPTIONS = {option.name: option for option in (
     Option("verbose", "show library warnings on the console (else only in the log file)", bool),
     Option("mcp", "also serve the generation tools to AI agents as an MCP server, at "
                   "/gradio_api/mcp/", bool),
+    Option("ray", "generate on Ray Serve model workers: 'local' starts a Ray cluster here, "
+                  "'auto' or an ADDRESS (host:port) joins a running one (needs "
+                  "requirements-ray.txt)"),
+    Option("replicas", "model-worker replicas on Ray (with --ray)", int),
 )}
 SERVING = ("models_dir", "device", "precision", "ram_budget_gb", "ov_cache", "static_shapes",
            "verbose")
@@ -187,6 +193,12 @@ def check(settings: Settings) -> None:
         raise InvalidSetting(f"--port (TURBO_PORT) must be from 1 to 65535, not {settings.port}.")
     if settings.auth is not None and ":" not in settings.auth:
         raise InvalidSetting("--auth (TURBO_AUTH) takes USER:PASS.")
+    if settings.replicas < 1:
+        raise InvalidSetting(f"--replicas (TURBO_REPLICAS) must be at least 1, not "
+                             f"{settings.replicas}.")
+    if settings.replicas > 1 and settings.ray is None:
+        raise InvalidSetting("--replicas runs model workers on Ray: give --ray local (or auto, "
+                             "or a cluster's address) too.")
     if settings.share and not settings.auth and not settings.share_without_auth:
         raise InvalidSetting("--share makes the app public: give --auth USER:PASS (or "
                              "TURBO_AUTH), or --share-without-auth if you really mean it.")

@@ -6,6 +6,7 @@ import pandas as pd
 
 from pipelines import catalogue, compare
 from pipelines.errors import UserError
+from pipelines.engine import LocalEngine
 from pipelines.registry import Registry
 from pipelines.requests import MAX_SEED, Text2Image
 from ui import examples
@@ -13,8 +14,9 @@ from ui.generation import document
 from ui.running import GENERATION, user_error
 
 
-def compare_tab(registry: Registry, model_id: str) -> gr.Markdown:
+def compare_tab(engine: LocalEngine, model_id: str) -> gr.Markdown:
     """Build the tab; returns its note on missing variants (to refresh when one is built)."""
+    registry = engine.registry
     spec = catalogue.get(model_id)
     # ui.demo refreshes it on every page load: a variant exported since the start shows.
     note = gr.Markdown(missing_note(registry, model_id), elem_id="compare-missing")
@@ -44,7 +46,7 @@ def compare_tab(registry: Registry, model_id: str) -> gr.Markdown:
         progress(0, desc="FP16, then INT8 (loading compiles each once)…")
         request = Text2Image(prompt=prompt, model_id=model_id, seed=seed, steps=steps)
         try:
-            comparison = compare.compare(registry, request)
+            comparison = engine.compare(request)
         except UserError as e:
             raise user_error(e) from None
         fp16, int8 = (run.result.image for run in comparison.runs)
@@ -56,7 +58,7 @@ def compare_tab(registry: Registry, model_id: str) -> gr.Markdown:
     document(compare_variants)
     gr.on([button.click, prompt.submit], compare_variants, inputs=[prompt, steps, seed],
           outputs=[fp16_image, int8_image, table, chart, figures], api_name="compare",
-          concurrency_id=GENERATION, concurrency_limit=1)
+          concurrency_id=GENERATION, concurrency_limit=engine.slots)
     return note
 
 

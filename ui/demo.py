@@ -1,9 +1,11 @@
-"""The app: header, the five tabs, the queue. `create_demo(settings)` is what app.py launches;
-`build_demo(registry)` is the same app on a registry of your own (tests)."""
+"""The app: header, the tabs, the queue. `create_demo(settings)` is what app.py launches;
+`build_demo(registry)` is the same app on a registry of your own (tests), generating in this
+process unless given another engine (cluster.engine.RayEngine: on Ray Serve replicas)."""
 
 import gradio as gr
 
 from pipelines import catalogue
+from pipelines.engine import LocalEngine
 from pipelines.registry import Registry
 from pipelines.requests import MAX_UPLOAD_BYTES
 from pipelines.settings import Settings
@@ -34,10 +36,20 @@ def create_demo(settings: Settings) -> gr.Blocks:
                  for m in served(registry, candidates, building=True)
                  if catalogue.get(m).stand_in]
     build = first_start.stand_in_build(registry.models_dir, stand_ins, settings.verbose)
-    demo = build_demo(registry, settings.queue_size, build)
+    demo = build_demo(registry, settings.queue_size, build, make_engine(settings, registry))
     if build is not None:
         build.start()
     return demo
+
+
+def make_engine(settings: Settings, registry: Registry) -> LocalEngine:
+    """This process, or Ray Serve's model workers where --ray says (Ray is imported only then;
+    an unreachable cluster stops the start with a message, cluster.start.ClusterUnavailable)."""
+    if settings.ray is None:
+        return LocalEngine(registry)
+    from cluster.start import connect
+
+    return connect(settings, registry)
 
 
 def served(registry: Registry, candidates: tuple[str, ...], building: bool) -> list[str]:
@@ -51,9 +63,12 @@ def served(registry: Registry, candidates: tuple[str, ...], building: bool) -> l
 
 
 def build_demo(registry: Registry, queue_size: int = Settings.queue_size,
-               build: first_start.StandInBuild | None = None) -> gr.Blocks:
+               build: first_start.StandInBuild | None = None,
+               engine: LocalEngine | None = None) -> gr.Blocks:
     """queue_size bounds the waiting requests: past it users are told the app is busy instead
-    of piling up work."""
+    of piling up work. engine: where generations run (default: in this process, on registry's
+    models); the registry says what is exported, whichever engine runs them."""
+    engine = engine or LocalEngine(registry)
     # The user's own models (python -m export add) join the main tabs whatever their base:
     # those tabs take every model's settings from the catalogue; the VegaRT tab is one model's.
     model_ids = served(registry, MAIN_MODELS, build is not None) + [
@@ -62,33 +77,34 @@ def build_demo(registry: Registry, queue_size: int = Settings.queue_size,
     compared = next((m for m in model_ids if "int8" in registry.catalogue.get(m).variants),
                     model_ids[0])
     with gr.Blocks(title="turbo-studio") as demo:
-        status = header(registry, model_ids)
+        status = header(engine, model_ids)
         built = first_start.progress(build) if build is not None else None
         with gr.Tab("Text-to-Image"):
-            tabs = [text_to_image_tab(registry, model_ids)]
+            tabs = [text_to_image_tab(engine, model_ids)]
         with gr.Tab("Image-to-Image"):
-            tabs.append(image_to_image_tab(registry, model_ids))
+            tabs.append(image_to_image_tab(engine, model_ids))
         with gr.Tab("Inpaint"):
-            tabs.append(inpaint_tab(registry, model_ids))
+            tabs.append(inpaint_tab(engine, model_ids))
         with gr.Tab("Live"):
-            live = live_tab(registry, model_ids)
+            live = live_tab(engine, model_ids)
         with gr.Tab("Segmind-VegaRT"):
-            tabs += vega_tab(registry, vega)
+            tabs += vega_tab(engine, vega)
         with gr.Tab("FP16 vs INT8"):
-            compare_note = compare_tab(registry, compared)
+            compare_note = compare_tab(engine, compared)
         triggers = [demo.load] + ([built.change] if built is not None else [])
-        _offer_what_is_exported(registry, triggers, tabs, status, model_ids, compare_note,
+        _offer_what_is_exported(engine, triggers, tabs, status, model_ids, compare_note,
                                 compared, live)
     # api_open=False: the REST routes cannot skip the queue (and its bound and per-model limit).
     return demo.queue(max_size=queue_size, api_open=False)
 
 
-def _offer_what_is_exported(registry: Registry, triggers: list, tabs: list[dict],
+def _offer_what_is_exported(engine: LocalEngine, triggers: list, tabs: list[dict],
                             status: gr.Markdown, model_ids: list[str],
                             compare_note: gr.Markdown, compared: str, live: dict) -> None:
     """On every page load, and each time a build step finishes: the variants and fast decoder
     exported since the app started appear in every tab (no restart), and the status line and
     the comparison tab's note say what is served now."""
+    registry = engine.registry
     for controls in tabs:
         gr.on(triggers, lambda model_id, variant: refresh_exported(registry, model_id, variant),
               inputs=[controls["model_id"], controls["variant"]],
@@ -98,5 +114,5 @@ def _offer_what_is_exported(registry: Registry, triggers: list, tabs: list[dict]
         gr.on(triggers, lambda model_id, variant: refresh_live(registry, model_id, variant),
               inputs=[live["model_id"], live["variant"]],
               outputs=[live["variant"], live["notice"]], queue=False, api_visibility="private")
-    gr.on(triggers, lambda: (status_line(registry, model_ids), missing_note(registry, compared)),
+    gr.on(triggers, lambda: (status_line(engine, model_ids), missing_note(registry, compared)),
           outputs=[status, compare_note], queue=False, api_visibility="private")

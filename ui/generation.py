@@ -14,6 +14,7 @@ import gradio as gr
 
 from pipelines import catalogue
 from pipelines.catalogue import ModelSpec, Range
+from pipelines.engine import LocalEngine
 from pipelines.registry import Registry
 from pipelines.requests import IMAGES
 from ui import examples
@@ -65,11 +66,12 @@ def steps_range(spec: ModelSpec, task: str) -> Range:
     return spec.steps if task == TEXT2IMAGE else spec.img2img_steps
 
 
-def generation_tab(registry: Registry, model_ids: list[str], task: str, event: Callable,
+def generation_tab(engine: LocalEngine, model_ids: list[str], task: str, event: Callable,
                    runs: Runs, stop_api: str, realtime: bool = False) -> dict:
     """Build the tab's controls and result column, wire `event` (its name is the API name) to
     the Generate button and Enter, and return the components by name (the event's parameter
     names, plus "outputs" and "button")."""
+    registry = engine.registry
     controls = {}
     with gr.Row():
         with gr.Column():
@@ -90,7 +92,7 @@ def generation_tab(registry: Registry, model_ids: list[str], task: str, event: C
     document(event)
     gr.on([controls["button"].click, controls["prompt"].submit], event,
           inputs=inputs_of(event, controls), outputs=controls["outputs"],
-          api_name=event.__name__, concurrency_id=GENERATION, concurrency_limit=1)
+          api_name=event.__name__, concurrency_id=GENERATION, concurrency_limit=engine.slots)
     return controls
 
 

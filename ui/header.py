@@ -6,11 +6,13 @@ import gradio as gr
 from pipelines import catalogue
 from pipelines.catalogue import ModelSpec
 from pipelines.compiled import openvino_devices
+from pipelines.engine import LocalEngine
 from pipelines.registry import Registry
 
 
-def header(registry: Registry, model_ids: list[str]) -> gr.Markdown:
+def header(engine: LocalEngine, model_ids: list[str]) -> gr.Markdown:
     """The title, the banner where a stand-in is served, and the status line (returned)."""
+    registry = engine.registry
     gr.Markdown("# turbo-studio\nText-to-image, image-to-image, inpainting and live camera or "
                 "sketch, in 1–4 steps with SDXL-Turbo on OpenVINO, on your CPU.")
     spec = catalogue.get(model_ids[0])
@@ -20,7 +22,7 @@ def header(registry: Registry, model_ids: list[str]) -> gr.Markdown:
         gr.Markdown(f"⚠ {problem}", elem_classes="catalogue-problem")
     # ui.demo refreshes it on every page load: the precision read back from the compiled model,
     # and variants exported since the start, show.
-    return gr.Markdown(status_line(registry, model_ids), elem_id="status")
+    return gr.Markdown(status_line(engine, model_ids), elem_id="status")
 
 
 def stand_in_banner(spec: ModelSpec, where: str, elem_id: str) -> gr.Markdown:
@@ -32,10 +34,11 @@ def stand_in_banner(spec: ModelSpec, where: str, elem_id: str) -> gr.Markdown:
         f"restart the app.", elem_id=elem_id)
 
 
-def status_line(registry: Registry, model_ids: list[str]) -> str:
+def status_line(engine: LocalEngine, model_ids: list[str]) -> str:
+    registry = engine.registry
     return ("Serving " + "; ".join(model_status(registry, m) for m in model_ids) +
             f"; on **{registry.device}** (OpenVINO sees: {', '.join(openvino_devices())}); each "
-            f"variant loads and compiles on first use.")
+            f"variant loads and compiles on first use. Generations run {engine.where()}.")
 
 
 def model_status(registry: Registry, model_id: str) -> str:

@@ -2,12 +2,12 @@
 
 import gradio as gr
 
-from pipelines.registry import Registry
+from pipelines.engine import LocalEngine
 from ui.generation import IMAGE2IMAGE, generation_tab
 from ui.running import Runs, image_request, stream_request
 
 
-def image_to_image_tab(registry: Registry, model_ids: list[str]) -> dict:
+def image_to_image_tab(engine: LocalEngine, model_ids: list[str]) -> dict:
     runs = Runs()
 
     # New parameters go at the end, so API calls made before they existed still work.
@@ -24,7 +24,7 @@ def image_to_image_tab(registry: Registry, model_ids: list[str]) -> dict:
                                 seed=None if randomize else seed, fast_decoder=fast_decoder,
                                 guidance=guidance, negative_prompt=negative_prompt,
                                 images=images)
-        yield from stream_request(registry, request, runs, http.session_hash, progress)
+        yield from stream_request(engine, request, runs, http.session_hash, progress)
 
-    return generation_tab(registry, model_ids, IMAGE2IMAGE, image_to_image, runs,
+    return generation_tab(engine, model_ids, IMAGE2IMAGE, image_to_image, runs,
                           stop_api="stop_image_to_image")

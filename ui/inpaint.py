@@ -3,12 +3,12 @@ region repainted out."""
 
 import gradio as gr
 
-from pipelines.registry import Registry
+from pipelines.engine import LocalEngine
 from ui.generation import INPAINT, generation_tab
 from ui.running import Runs, inpaint_request, stream_request
 
 
-def inpaint_tab(registry: Registry, model_ids: list[str]) -> dict:
+def inpaint_tab(engine: LocalEngine, model_ids: list[str]) -> dict:
     runs = Runs()
 
     # Image-to-image's parameters in its order, so a client of one calls the other alike.
@@ -25,6 +25,6 @@ def inpaint_tab(registry: Registry, model_ids: list[str]) -> dict:
                                   height=size, seed=None if randomize else seed,
                                   fast_decoder=fast_decoder, guidance=guidance,
                                   negative_prompt=negative_prompt, images=images)
-        yield from stream_request(registry, request, runs, http.session_hash, progress)
+        yield from stream_request(engine, request, runs, http.session_hash, progress)
 
-    return generation_tab(registry, model_ids, INPAINT, inpaint, runs, stop_api="stop_inpaint")
+    return generation_tab(engine, model_ids, INPAINT, inpaint, runs, stop_api="stop_inpaint")

@@ -1,11 +1,11 @@
 """The Live tab: every webcam frame (or every change of a sketch) goes through image-to-image,
 and the result updates in place.
 
-A frame is an ordinary Image2Image request run by generate.run: the Tiny Autoencoder both ways
-(the full VAE would cost more than the one UNet step), the prompt's embeddings from the loaded
-model's cache, the registry's run lock shared with every other user. Prompt, strength, steps,
-size and seed stay as set while frames flow. Per session only the newest frame waits
-(NewestOnly); the browser itself sends no frame while one is pending."""
+A frame is an ordinary Image2Image request run by the engine (generate.run): the Tiny
+Autoencoder both ways (the full VAE would cost more than the one UNet step), the prompt's
+embeddings from the loaded model's cache, taking turns with every other user's generations.
+Prompt, strength, steps, size and seed stay as set while frames flow. Per session only the
+newest frame waits (NewestOnly); the browser itself sends no frame while one is pending."""
 
 import html
 import time
@@ -13,9 +13,10 @@ import time
 import gradio as gr
 from PIL import Image
 
-from pipelines import catalogue, generate
+from pipelines import catalogue
 from pipelines.catalogue import Range
 from pipelines.errors import UserError
+from pipelines.engine import LocalEngine
 from pipelines.realtime import FrameRate, NewestOnly
 from pipelines.registry import Registry
 from pipelines.requests import MAX_SEED, Image2Image, Result, frame_image, validate
@@ -81,8 +82,9 @@ class Live:
     """The frames of every session of one app: newest only, timed, with user errors as text
     (a stream goes on after a refused frame: the user fixes the prompt, frames resume)."""
 
-    def __init__(self, registry: Registry):
-        self.registry = registry
+    def __init__(self, engine: LocalEngine):
+        self.engine = engine
+        self.registry = engine.registry
         self.newest = NewestOnly()
         self.rate = FrameRate()
 
@@ -110,8 +112,7 @@ class Live:
         return result.image, frame_info(result, latency, self.rate.tick(session))
 
     def _run(self, request: Image2Image) -> Result:
-        loaded = self.registry.get(request.model_id, request.variant)
-        return generate.run(loaded, request)
+        return self.engine.run(request)
 
 
 def shown(image: Image.Image | None, info: str | None) -> tuple:
@@ -119,15 +120,16 @@ def shown(image: Image.Image | None, info: str | None) -> tuple:
     return (gr.skip() if image is None else image), (gr.skip() if info is None else info)
 
 
-def live_tab(registry: Registry, model_ids: list[str]) -> dict:
+def live_tab(engine: LocalEngine, model_ids: list[str]) -> dict:
     """Build the tab; return its controls by name ("notice" says what is missing)."""
+    registry = engine.registry
     ids = live_models(registry, model_ids)
     if not ids:
         gr.Markdown("Live mode needs a model that works from 256² in one step (SDXL-Turbo); "
                     "none is served here.")
         return {}
     spec = registry.catalogue.get(ids[0])
-    live = Live(registry)
+    live = Live(engine)
     controls = {"notice": gr.Markdown(_notice(registry, ids[0], variant_state(
         registry, ids[0])["value"]), elem_id="live-notice")}
     with gr.Row():

@@ -3,13 +3,13 @@
 import gradio as gr
 
 from pipelines.realtime import NewestOnly
-from pipelines.registry import Registry
+from pipelines.engine import LocalEngine
 from pipelines.requests import Text2Image
 from ui.generation import document, inputs_of
 from ui.running import describe, run_request
 
 
-def wire(registry: Registry, controls: dict) -> None:
+def wire(engine: LocalEngine, controls: dict) -> None:
     """In the browser, always_last keeps at most one event pending, with the latest text; gradio
     has no debounce option, and a timer would add its delay to every image, so the time of a run
     is the debounce. On the server, NewestOnly holds each session to one run and one waiting,
@@ -30,7 +30,7 @@ def wire(registry: Registry, controls: dict) -> None:
         request = Text2Image(prompt=prompt, model_id=model_id, variant=variant, seed=seed,
                              steps=steps, width=width, height=height, fast_decoder=fast_decoder,
                              guidance=guidance, negative_prompt=negative_prompt)
-        result = newest.run(http.session_hash, lambda: run_request(registry, request, progress))
+        result = newest.run(http.session_hash, lambda: run_request(engine, request, progress))
         if result is None:
             return gr.skip()
         return result.image, result.seed, describe(result), []  # one image: no batch

@@ -9,8 +9,8 @@ import gradio as gr
 from PIL import Image, ImageChops
 
 from pipelines import generate, pngmeta, stream
+from pipelines.engine import LocalEngine
 from pipelines.errors import UserError
-from pipelines.registry import Registry
 from pipelines.requests import (Image2Image, Inpaint, InvalidRequest, Result, Text2Image,
                                 load_image, load_mask, validate)
 
@@ -98,32 +98,31 @@ def download_bar(progress: gr.Progress):
     return DownloadBar
 
 
-def _load(registry: Registry, request: Text2Image, progress: gr.Progress):
+def _load(engine: LocalEngine, request: Text2Image, progress: gr.Progress) -> None:
     progress(0, desc="Loading the model (first use downloads or compiles it)…")
-    return registry.get(request.model_id, request.variant,
-                        download_progress=download_bar(progress))
+    engine.load(request.model_id, request.variant, download_progress=download_bar(progress))
 
 
 def _denoising(progress: gr.Progress):
     return lambda done, total: progress((done, total), desc="Denoising")
 
 
-def _show(registry: Registry, result: Result, request: Text2Image, warn: bool = True) -> Result:
+def _show(engine: LocalEngine, result: Result, request: Text2Image, warn: bool = True) -> Result:
     for warning in result.warnings if warn else ():
         gr.Warning(html.escape(warning))
-    pngmeta.tag(result, request, registry.catalogue)  # the PNG users download carries the settings
+    pngmeta.tag(result, request, engine.registry.catalogue)  # the PNG users download carries the settings
     return result
 
 
-def run_request(registry: Registry, request: Text2Image, progress: gr.Progress) -> Result:
+def run_request(engine: LocalEngine, request: Text2Image, progress: gr.Progress) -> Result:
     """Validate, load on first use, generate; user-fixable problems become gr.Error."""
     try:
-        request = validate(request, registry.catalogue)
-        result = generate.run(_load(registry, request, progress), request,
-                              on_step=_denoising(progress))
+        request = validate(request, engine.registry.catalogue)
+        _load(engine, request, progress)
+        result = engine.run(request, on_step=_denoising(progress))
     except UserError as e:
         raise user_error(e) from None
-    return _show(registry, result, request)
+    return _show(engine, result, request)
 
 
 class Runs:
@@ -152,7 +151,7 @@ class Runs:
             flag.set()
 
 
-def stream_request(registry: Registry, request: Text2Image, runs: Runs, session: str,
+def stream_request(engine: LocalEngine, request: Text2Image, runs: Runs, session: str,
                    progress: gr.Progress):
     """Like run_request, but yields (image, seed, info, batch gallery) for each preview
     (multi-step runs where the fast decoder is exported), then for each image of the batch as
@@ -160,16 +159,16 @@ def stream_request(registry: Registry, request: Text2Image, runs: Runs, session:
     flag = runs.start(session)  # from here on, Stop counts: while loading too
     results, shown = [], []
     try:
-        request = validate(request, registry.catalogue)
-        loaded = _load(registry, request, progress)
+        request = validate(request, engine.registry.catalogue)
+        _load(engine, request, progress)
         if flag.is_set():
             yield gr.skip(), gr.skip(), "⏹ Stopped before the first step.", gr.skip()
             return
-        for item in stream.stream(loaded, request, stop=flag, on_step=_denoising(progress)):
+        for item in engine.stream(request, stop=flag, on_step=_denoising(progress)):
             if isinstance(item, stream.Preview):
                 yield item.image, gr.skip(), _preview_info(item, request.images), gr.skip()
                 continue
-            results.append(_show(registry, item, request, warn=not shown))
+            results.append(_show(engine, item, request, warn=not shown))
             shown.append((item.image, f"seed {item.seed}"))
             yield item.image, results[0].seed, describe_batch(results, request.images), shown
     except UserError as e:

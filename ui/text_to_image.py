@@ -2,14 +2,14 @@
 
 import gradio as gr
 
-from pipelines.registry import Registry
+from pipelines.engine import LocalEngine
 from pipelines.requests import Text2Image
 from ui import realtime
 from ui.generation import TEXT2IMAGE, generation_tab
 from ui.running import Runs, stream_request
 
 
-def text_to_image_tab(registry: Registry, model_ids: list[str]) -> dict:
+def text_to_image_tab(engine: LocalEngine, model_ids: list[str]) -> dict:
     runs = Runs()
 
     # New parameters go at the end, so API calls made before they existed still work.
@@ -24,9 +24,9 @@ def text_to_image_tab(registry: Registry, model_ids: list[str]) -> dict:
                              seed=None if randomize else seed, steps=steps, width=width,
                              height=height, fast_decoder=fast_decoder, guidance=guidance,
                              negative_prompt=negative_prompt, images=images)
-        yield from stream_request(registry, request, runs, http.session_hash, progress)
+        yield from stream_request(engine, request, runs, http.session_hash, progress)
 
-    controls = generation_tab(registry, model_ids, TEXT2IMAGE, text_to_image, runs,
+    controls = generation_tab(engine, model_ids, TEXT2IMAGE, text_to_image, runs,
                               stop_api="stop", realtime=True)
-    realtime.wire(registry, controls)
+    realtime.wire(engine, controls)
     return controls

@@ -4,26 +4,26 @@ image-to-image in 2-8 steps."""
 import gradio as gr
 
 from pipelines import catalogue
-from pipelines.registry import Registry
+from pipelines.engine import LocalEngine
 from pipelines.requests import Text2Image
 from ui.generation import IMAGE2IMAGE, TEXT2IMAGE, generation_tab
 from ui.header import stand_in_banner
 from ui.running import Runs, image_request, stream_request
 
 
-def vega_tab(registry: Registry, model_id: str) -> list[dict]:
+def vega_tab(engine: LocalEngine, model_id: str) -> list[dict]:
     spec = catalogue.get(model_id)
     if spec.stand_in:
         stand_in_banner(spec, "this tab", elem_id="vega-stand-in-banner")
     gr.Markdown(spec.description)
     with gr.Tab("Text-to-Image"):
-        text = vega_text_to_image_tab(registry, model_id)
+        text = vega_text_to_image_tab(engine, model_id)
     with gr.Tab("Image-to-Image"):
-        image = vega_image_to_image_tab(registry, model_id)
+        image = vega_image_to_image_tab(engine, model_id)
     return [text, image]
 
 
-def vega_text_to_image_tab(registry: Registry, model_id: str) -> dict:
+def vega_text_to_image_tab(engine: LocalEngine, model_id: str) -> dict:
     runs = Runs()
 
     def vega_text_to_image(prompt, negative_prompt, steps, guidance, width, height, seed,
@@ -37,13 +37,13 @@ def vega_text_to_image_tab(registry: Registry, model_id: str) -> dict:
                              variant=variant, steps=steps, guidance=guidance, width=width,
                              height=height, seed=None if randomize else seed,
                              fast_decoder=fast_decoder, images=images)
-        yield from stream_request(registry, request, runs, http.session_hash, progress)
+        yield from stream_request(engine, request, runs, http.session_hash, progress)
 
-    return generation_tab(registry, [model_id], TEXT2IMAGE, vega_text_to_image, runs,
+    return generation_tab(engine, [model_id], TEXT2IMAGE, vega_text_to_image, runs,
                           stop_api="vega_stop")
 
 
-def vega_image_to_image_tab(registry: Registry, model_id: str) -> dict:
+def vega_image_to_image_tab(engine: LocalEngine, model_id: str) -> dict:
     runs = Runs()
 
     def vega_image_to_image(image, prompt, negative_prompt, strength, steps, guidance, size,
@@ -58,7 +58,7 @@ def vega_image_to_image_tab(registry: Registry, model_id: str) -> dict:
                                 steps=steps, guidance=guidance, width=size, height=size,
                                 seed=None if randomize else seed, fast_decoder=fast_decoder,
                                 images=images)
-        yield from stream_request(registry, request, runs, http.session_hash, progress)
+        yield from stream_request(engine, request, runs, http.session_hash, progress)
 
-    return generation_tab(registry, [model_id], IMAGE2IMAGE, vega_image_to_image, runs,
+    return generation_tab(engine, [model_id], IMAGE2IMAGE, vega_image_to_image, runs,
                           stop_api="vega_stop_image_to_image")

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from pipelines import generate
+from pipelines.engine import LocalEngine
 from pipelines.registry import Registry
 from ui import examples
 from ui.live import Live, missing_decoder, sketch_composite
@@ -21,7 +22,7 @@ SETTINGS = dict(prompt="a castle, watercolor", strength=0.5, steps=2, seed=3, va
 
 @pytest.fixture(scope="module")
 def live(registry):
-    return Live(registry)
+    return Live(LocalEngine(registry))
 
 
 @pytest.mark.parametrize("size", [256, 384, 512])
@@ -91,7 +92,7 @@ def test_without_the_tiny_autoencoder_the_tab_says_how_to_export_it(models_dir, 
     registry = Registry(tmp_path)
     message = missing_decoder(registry, "tiny", "fp16")
     assert "not exported" in message and "`python -m export tiny-taesd`" in message
-    image, info = Live(registry).frame("no-taesd", PICTURE, size=384, **SETTINGS)
+    image, info = Live(LocalEngine(registry)).frame("no-taesd", PICTURE, size=384, **SETTINGS)
     assert image is None and info == f"⚠ {message}"
     assert registry.loaded() == []  # refused before loading anything: no full-VAE stream
 

@@ -13,6 +13,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from pipelines.engine import LocalEngine
 from pipelines.requests import MAX_UPLOAD_BYTES, Text2Image
 from ui import examples
 from ui.demo import LAUNCH_OPTIONS, build_demo
@@ -117,19 +118,17 @@ def test_rest_routes_cannot_skip_the_queue(app_url):
 def test_stop_pressed_while_the_model_loads_is_not_lost(registry):
     runs, session = Runs(), "a-session"
 
-    class StopWhileLoading:  # the user presses Stop during the first load
-        catalogue = registry.catalogue
-
-        def get(self, *args, **kwargs):
+    class StopWhileLoading(LocalEngine):  # the user presses Stop during the first load
+        def load(self, *args, **kwargs):
             runs.stop(session)
-            return registry.get(*args, **kwargs)
+            return super().load(*args, **kwargs)
 
     request = Text2Image(prompt="a red fox", model_id="tiny", seed=1, width=256, height=256)
-    outputs = list(stream_request(StopWhileLoading(), request, runs, session,
+    outputs = list(stream_request(StopWhileLoading(registry), request, runs, session,
                                       progress=lambda *args, **kwargs: None))
     assert len(outputs) == 1 and outputs[0][2].startswith("⏹ Stopped before the first step")
     # The flag went with the run: the session's next run goes through.
-    *_, (image, seed, _, _) = stream_request(registry, request, runs, session,
+    *_, (image, seed, _, _) = stream_request(LocalEngine(registry), request, runs, session,
                                               progress=lambda *args, **kwargs: None)
     assert image.size == (256, 256) and seed == 1
 
