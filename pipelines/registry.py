@@ -261,6 +261,11 @@ class Registry:
             if key in self._loaded and loaded in (None, self._loaded[key]):
                 self._evict(key)
 
+    def ram_in_use(self) -> int:
+        """Bytes the loaded models take, as the budget counts them."""
+        with self._loading:
+            return sum(m.ram_estimate for m in self._loaded.values())
+
     def loaded(self) -> list[tuple[str, str]]:
         """Keys of the models in memory, least recently used first."""
         with self._loading:

@@ -57,6 +57,7 @@ class Result:
     timings: dict[str, float]  # seconds per stage, and "total"
     decoder: str = "full VAE"  # or the Tiny Autoencoder's name
     warnings: list[str] = field(default_factory=list)
+    served_by: str = ""  # the Ray Serve replica that made it; "" in this process
 
 
 def validate(request: Text2Image, models: catalogue.Catalogue = catalogue.BUILT_IN) -> Text2Image:

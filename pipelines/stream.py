@@ -20,6 +20,7 @@ class Preview:
     step: int  # steps done
     steps: int  # in all
     index: int = 0  # the image of the batch it belongs to, from 0
+    served_by: str = ""  # the Ray Serve replica making it; "" in this process
 
 
 def stream(loaded, request: Text2Image, on_step: generate.OnStep | None = None,

@@ -30,7 +30,8 @@ def user_error(e: Exception) -> gr.Error:
 def describe(result: Result) -> str:
     """Markdown shown under the image: seed, time per stage (and which decoder), warnings."""
     total = result.timings["total"]
-    lines = [f"**{total:.2f} s** in all ({_stages(result)}) · seed {result.seed}"]
+    lines = [f"**{total:.2f} s** in all ({_stages(result)}) · seed {result.seed}"
+             f"{_where(result)}"]
     lines += [f"- ⚠ {warning}" for warning in result.warnings]
     return "\n".join(lines)
 
@@ -44,9 +45,13 @@ def describe_batch(results: list[Result], wanted: int) -> str:
     lines = [f"**{total:.2f} s** for {len(results)} of {wanted} images "
              f"({total / len(results):.2f} s per image)"]
     lines += [f"- image {i} · seed {result.seed} · {result.timings['total']:.2f} s "
-              f"({_stages(result)})" for i, result in enumerate(results, 1)]
+              f"({_stages(result)}){_where(result)}" for i, result in enumerate(results, 1)]
     lines += [f"- ⚠ {warning}" for warning in results[0].warnings]  # the same for every image
     return "\n".join(lines)
+
+
+def _where(result: Result) -> str:
+    return f" · replica {result.served_by}" if result.served_by else ""
 
 
 def _stages(result: Result) -> str:

@@ -1,0 +1,100 @@
+"""Connecting the app to Ray: a local cluster started here (`--ray local`) or a running one
+joined (`--ray auto`, `--ray ADDRESS`), and the model workers deployed there, or found there
+when they already are (`serve deploy cluster/serve.yaml`)."""
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from pipelines.errors import UserError
+from pipelines.registry import Registry
+from pipelines.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+# Ray's shared-memory object store: requests and images are small (a 512² PNG-sized array).
+OBJECT_STORE_BYTES = 256 * 2**20
+
+
+class ClusterUnavailable(UserError, RuntimeError):
+    """Ray is not installed, or the cluster asked for cannot be reached."""
+
+
+def connect(settings: Settings, registry: Registry):
+    """A RayEngine on the cluster `settings.ray` names, with the workers deployed there."""
+    try:
+        import ray  # noqa: F401 -- only here: Ray is an optional dependency
+    except ImportError:
+        raise ClusterUnavailable("--ray needs Ray Serve: `pip install -r requirements-ray.txt`."
+                                 ) from None
+    from cluster.engine import RayEngine
+
+    local = start_ray(settings.ray, settings.verbose)
+    replicas = running_replicas()
+    handle = _app_handle() if replicas else deploy(settings, settings.replicas, local)
+    cluster = "a local Ray cluster" if local else f"the Ray cluster at {settings.ray}"
+    return RayEngine(registry, handle, slots=max(replicas, settings.replicas), cluster=cluster)
+
+
+def start_ray(address: str, verbose: bool = False) -> bool:
+    """Start a Ray cluster in this process (address "local"; returns True) or join one. Does
+    nothing when this process is connected already (tests start their own)."""
+    import ray
+
+    local = address == "local"
+    if ray.is_initialized():
+        return local
+    # The workers import pipelines/ and cluster/ from this checkout (on a cluster of several
+    # machines, each has the checkout: see README, Scale out).
+    runtime_env = {"env_vars": {"PYTHONPATH": str(ROOT)}}
+    try:
+        if local:
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False,
+                     object_store_memory=OBJECT_STORE_BYTES, log_to_driver=verbose,
+                     runtime_env=runtime_env)
+        else:
+            ray.init(address=address, log_to_driver=verbose, runtime_env=runtime_env)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise ClusterUnavailable(
+            f"No Ray cluster could be reached at {address!r} ({e}). Start one with `ray start "
+            f"--head` (and `ray start --address HEAD:6379` on the other machines), or use "
+            f"--ray local.") from None
+    return local
+
+
+def deploy(settings: Settings, replicas: int, local: bool):
+    """Deploy `replicas` model workers, each with an equal share of the cluster's CPUs (its
+    OpenVINO threads too); on one machine, each with an equal share of the RAM budget."""
+    import ray
+    from ray import serve
+
+    from cluster.worker import APP, worker_app
+    from pipelines.registry import default_ram_budget
+
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)) // replicas)
+    if local:
+        budget = settings.ram_budget or default_ram_budget()
+        settings = replace(settings, ram_budget_gb=budget / replicas / 2**30)
+    serve.start(proxy_location="Disabled")  # the UI calls the workers by handle: no HTTP
+    app = worker_app(settings, threads=cpus, num_replicas=replicas,
+                     ray_actor_options={"num_cpus": cpus})
+    return serve.run(app, name=APP, route_prefix=None)
+
+
+def running_replicas() -> int:
+    """The model-worker replicas serving now (0: not deployed)."""
+    from ray import serve
+
+    from cluster.worker import APP, DEPLOYMENT
+
+    app = serve.status().applications.get(APP)
+    if app is None or DEPLOYMENT not in app.deployments:
+        return 0
+    return app.deployments[DEPLOYMENT].replica_states.get("RUNNING", 0)
+
+
+def _app_handle():
+    from ray import serve
+
+    from cluster.worker import APP
+
+    return serve.get_app_handle(APP)
