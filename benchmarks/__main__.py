@@ -100,8 +100,7 @@ def _run_config(config, folders, workloads, repeats, args) -> dict:
 def _missing(config, folders) -> str | None:
     if not folders.has(config.variant):
         base = config.variant.partition("+")[0]
-        return (f"no {base} folder in {folders.root} (python -m benchmarks.int8_unet exports "
-                f"it; see README)" if base == "int8" else f"no {base} folder")
+        return f"no {base} folder in {folders.root} (python -m benchmarks.standins builds it)"
     if config.runtime == "genai":
         try:
             import openvino_genai  # noqa: F401

@@ -86,9 +86,13 @@ class Config:
 
     @property
     def needs(self) -> set[str]:
-        """What benchmarks.folders.prepare must build for this configuration."""
+        """What benchmarks.folders.prepare must build for this configuration. turbo-studio's
+        INT8 variant decodes with the INT8 TAESD where it is exported (Registry.autoencoder_for);
+        the peers' views link the FP16 one."""
         base = self.variant.partition("+")[0]
+        int8_taesd = self.runtime == "turbo" and base == "int8" and self.fast_decoder
         return {base} | ({"taesd"} if self.fast_decoder else set()) | (
+            {"taesd-int8"} if int8_taesd else set()) | (
             {"torch"} if self.runtime == "torch" else set())
 
 

@@ -3,7 +3,13 @@ copied to benchmarks/sdxl_architectures.json) with random weights, exported with
 exactly as the real models are. Same graphs, FLOPs and sizes as the real models, so speed and
 memory measured on them hold for the real ones; their images are noise.
 
-    python -m benchmarks.standins sdxl-turbo     # builds once, then reports the cached folder
+    python -m benchmarks.standins [--configs a0,e-int8-taesd,...] [--quick]
+
+builds, once and in order, every folder the chosen configurations of `python -m benchmarks`
+need (default: all of them): SDXL-Turbo FP16, TAESD-XL FP16 and INT8, the NNCF INT8 UNet, the
+INT8 weight-compressed UNet, the diffusers source for PyTorch (benchmarks.folders). What is
+already there is kept. The long steps: the FP16 build (10-20 min) and the INT8 UNet export (7 min
+on the 24 GB VM, benchmarks/results/int8_unet-vm-split5.json).
 
 Each heavy step runs in its own child process (build the torch pipeline; export it), so the torch
 model never sits in memory next to OpenVINO's copy: on a 24 GB machine that OOMs."""
@@ -99,12 +105,31 @@ def main(argv: list[str]) -> int:
     elif argv[:1] == ["_export"]:
         export_source(Path(argv[1]), Path(argv[2]))
     else:
-        model_id = argv[0] if argv else "sdxl-turbo"
-        if model_id != "sdxl-turbo":
-            print(f"error: no full-size stand-in for {model_id!r} yet", file=sys.stderr)
-            return 2
-        print(build_full_size(model_id))
+        prepare_main(argv)
     return 0
+
+
+def prepare_main(argv: list[str]) -> None:
+    """Every stand-in the chosen configurations need, built in order where missing."""
+    import argparse
+
+    from benchmarks import folders
+    from benchmarks.runners import CONFIGS
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.standins",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", default=",".join(CONFIGS), type=lambda v: v.split(","),
+                        help="comma-separated keys of python -m benchmarks, default all: "
+                             "%(default)s")
+    parser.add_argument("--quick", action="store_true", help="the tiny stand-in's folders")
+    args = parser.parse_args(argv)
+    unknown = [key for key in args.configs if key not in CONFIGS]
+    if unknown:
+        parser.error(f"unknown configuration {', '.join(unknown)}; choose from "
+                     f"{', '.join(CONFIGS)}")
+    needs = set().union(*(CONFIGS[key].needs for key in args.configs))
+    print(folders.prepare(args.quick, needs).models_dir)
 
 
 if __name__ == "__main__":

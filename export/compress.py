@@ -4,6 +4,8 @@ floating point. optimum-intel applies NNCF's compress_weights to each submodel."
 
 from pathlib import Path
 
+from pipelines.compiled import from_exported
+
 
 def compress_weights(fp16: Path, out: Path) -> dict:
     """Write an INT8-weights copy of the FP16 folder `fp16` into `out`. Returns the manifest
@@ -11,7 +13,7 @@ def compress_weights(fp16: Path, out: Path) -> dict:
     from optimum.intel import (OVConfig, OVQuantizer, OVStableDiffusionXLPipeline,
                                OVWeightQuantizationConfig)
 
-    pipeline = OVStableDiffusionXLPipeline.from_pretrained(str(fp16), export=False, compile=False)
+    pipeline = from_exported(OVStableDiffusionXLPipeline, fp16, compile=False)
     OVQuantizer(pipeline).quantize(
         ov_config=OVConfig(quantization_config=OVWeightQuantizationConfig(bits=8)),
         save_directory=out)

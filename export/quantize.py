@@ -25,6 +25,7 @@ from tqdm import tqdm
 from export import split
 from pipelines import catalogue
 from pipelines.catalogue import ModelSpec
+from pipelines.compiled import from_exported
 from pipelines.errors import InvalidRequest
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -102,7 +103,7 @@ def _calibration_runs(folder: Path, spec: ModelSpec, prompts: list[str], size: i
     import torch
     from optimum.intel import OVStableDiffusionXLPipeline
 
-    pipeline = OVStableDiffusionXLPipeline.from_pretrained(str(folder), export=False, compile=True)
+    pipeline = from_exported(OVStableDiffusionXLPipeline, folder, compile=True)
     pipeline.set_progress_bar_config(disable=True)
     pipeline.scheduler = catalogue.make_scheduler(spec, pipeline.scheduler.config)  # as served
     if unet_inputs is not None:
@@ -280,8 +281,7 @@ def quantize(fp16: Path, out: Path, spec: ModelSpec, *, method: str = "full",
         if compress_text_encoders:
             compress_text_encoder_weights(out)
     else:
-        pipeline = OVStableDiffusionXLPipeline.from_pretrained(str(fp16), export=False,
-                                                               compile=False)
+        pipeline = from_exported(OVStableDiffusionXLPipeline, fp16, compile=False)
         configs = {"unet": config}
         if compress_text_encoders:
             configs.update(text_encoder=OVWeightQuantizationConfig(bits=8),

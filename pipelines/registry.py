@@ -18,7 +18,8 @@ import psutil
 
 from pipelines import catalogue, settings
 from pipelines.catalogue import ModelSpec
-from pipelines.compiled import CompiledParts, Shape, cache_blobs, precision_hint, precision_of
+from pipelines.compiled import (CompiledParts, Shape, cache_blobs, from_exported, precision_hint,
+                                precision_of)
 from pipelines.embeddings import PromptEmbeddings
 from pipelines.errors import InvalidSetting, ModelNotAvailable
 from pipelines.generate import StageClock
@@ -383,8 +384,8 @@ class Registry:
         size = int(spec.size.default)
         static = unet_shape(spec, size, size, spec.guidance.default) if self.static_shapes else None
         parts = CompiledParts(files, self.device, self.ov_config(), static)
-        text2image = OVStableDiffusionXLPipeline.from_pretrained(  # wants a str, not a Path
-            str(folder), export=False, device=self.device, compile_only=True,
+        text2image = from_exported(
+            OVStableDiffusionXLPipeline, folder, device=self.device, compile_only=True,
             dynamic_shapes=not parts.static, ov_config=self.ov_config(), **parts.parts(False))
         text2image.scheduler = catalogue.make_scheduler(spec, text2image.scheduler.config)
         pipelines = {("text2image", False): text2image}

@@ -122,3 +122,15 @@ def test_the_unet_batch_doubles_only_where_guidance_runs():
     assert unet_shape(turbo, 512, 384, 0.0) == Shape(1, 384, 512)
     assert unet_shape(base, 1024, 1024, 7.0) == Shape(2, 1024, 1024)
     assert unet_shape(base, 1024, 1024, 1.0) == Shape(1, 1024, 1024)
+
+
+def test_loading_a_local_folder_prints_no_hub_lookup(models_dir, capfd, caplog):
+    """Offline (HF_HUB_OFFLINE, set for every test), optimum-intel's from_pretrained took a local
+    folder's path for a Hub repo id and printed a warning and an [Errno 2] line about
+    '<HF cache>/models----<path>/refs/main' on every load, though the folder loads fine."""
+    caplog.set_level("DEBUG")
+    Registry(models_dir, cache=False).get("tiny", "fp16")
+    out, err = capfd.readouterr()
+    console = out + err + caplog.text
+    assert "Could not infer whether the model was already converted" not in console
+    assert "refs/main" not in console and "Errno 2" not in console
