@@ -4,6 +4,7 @@ flags and TURBO_* variables, builds the app (ui/) and launches it.
     python app.py [--host H] [--port N] [--share --auth USER:PASS] [--device CPU|GPU|NPU|AUTO]
                   [--models-dir DIR] [--queue-size N] [--ram-budget-gb GB] [--precision P]
                   [--ov-cache/--no-ov-cache] [--static-shapes] [--mcp] [-v]
+                  [--ray local|auto|ADDRESS [--replicas N]]
 
 Every flag has a TURBO_* variable (README, Configuration). `import app` builds nothing;
 `app.demo` (what `gradio app.py` reload mode asks for) builds the app from this process's flags.
@@ -14,6 +15,7 @@ import logging
 import sys
 
 from pipelines import settings as config
+from pipelines.errors import UserError
 from pipelines.settings import Settings
 
 
@@ -52,7 +54,11 @@ def launch_options(settings: Settings) -> dict:
 def main(argv: list[str] | None = None) -> None:
     settings = parse_settings(argv)
     logging.basicConfig(level=logging.INFO if settings.verbose else logging.WARNING)
-    create_demo(settings).launch(**launch_options(settings))
+    try:
+        demo = create_demo(settings)
+    except UserError as e:  # Ray missing or its cluster unreachable (--ray): say so, exit 1
+        sys.exit(f"turbo-studio: {e}")
+    demo.launch(**launch_options(settings))
 
 
 def __getattr__(name: str):

@@ -3,6 +3,7 @@ joined (`--ray auto`, `--ray ADDRESS`), and the model workers deployed there, or
 when they already are (`serve deploy cluster/serve.yaml`)."""
 
 import os
+import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from pipelines.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 # Ray's shared-memory object store: requests and images are small (a 512² PNG-sized array).
 OBJECT_STORE_BYTES = 256 * 2**20
+# How long a cluster's address may take to answer: ray.init itself retries for minutes.
+REACH_SECONDS = 5
 
 
 class ClusterUnavailable(UserError, RuntimeError):
@@ -52,6 +55,7 @@ def start_ray(address: str, verbose: bool = False) -> bool:
                      object_store_memory=OBJECT_STORE_BYTES, log_to_driver=verbose,
                      runtime_env=runtime_env)
         else:
+            reachable(address)
             ray.init(address=address, log_to_driver=verbose, runtime_env=runtime_env)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise ClusterUnavailable(
@@ -59,6 +63,21 @@ def start_ray(address: str, verbose: bool = False) -> bool:
             f"--head` (and `ray start --address HEAD:6379` on the other machines), or use "
             f"--ray local.") from None
     return local
+
+
+def reachable(address: str) -> None:
+    """Raise ConnectionError unless HOST:PORT (or ray://HOST:PORT) answers within
+    REACH_SECONDS; "auto" is left to Ray, which finds this machine's cluster at once or not."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError("give the cluster's address as HOST:PORT (the head's GCS port, 6379 "
+                         "unless set), or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=REACH_SECONDS).close()
+    except OSError as e:
+        raise ConnectionError(f"nothing answers at {host}:{port}: {e}") from None
 
 
 def deploy(settings: Settings, replicas: int, local: bool):

@@ -1,0 +1,100 @@
+"""`python app.py --ray local --replicas 2`, as a user starts it: its own local Ray cluster, two
+model-worker replicas, gradio_client requests end to end; and a cluster that cannot be reached
+stops the start with a message."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+pytest.importorskip("ray")
+from gradio_client import Client  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+START_SECONDS = 240  # Ray, Serve and two replicas on 2 CPUs: about 40 s here
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(log: Path, *flags: str) -> subprocess.Popen:
+    """The app in a process of its own, its output in `log` (a pipe nobody reads would fill
+    up with Ray's logs and stall it)."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    with log.open("w") as output:
+        return subprocess.Popen([sys.executable, "app.py", *flags], cwd=ROOT, env=env,
+                                stdout=output, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+
+
+def wait_until_up(process: subprocess.Popen, url: str, log: Path) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"the app did not answer at {url} in {START_SECONDS} s")
+
+
+@pytest.fixture(scope="module")
+def ray_app(models_dir, tmp_path_factory):
+    port, log = free_port(), tmp_path_factory.mktemp("ray-app") / "app.log"
+    process = start_app(log, "--ray", "local", "--replicas", "2", "--models-dir",
+                        str(models_dir), "--port", str(port))
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_up(process, url, log)
+        family = psutil.Process(process.pid).children(recursive=True)  # Ray's processes
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)  # as Ctrl+C: the app shuts its Ray cluster down
+        try:
+            process.wait(timeout=60)
+        finally:
+            os.killpg(process.pid, signal.SIGKILL) if process.poll() is None else None
+    _, alive = psutil.wait_procs(family, timeout=30)
+    assert not alive, f"Ray processes left running: {[p.name() for p in alive]}"
+
+
+def test_the_app_serves_concurrent_requests_on_both_replicas(ray_app):
+    client = Client(ray_app, verbose=False)
+
+    def generate(seed):
+        return client.predict("a red fox in snow", seed, False, 1, 256, 256, "fp16", True,
+                              "tiny", api_name="/text_to_image")
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(generate, [11, 12]))
+    assert [seed for _, seed, _, _ in results] == [11, 12]
+    replicas = {info.split("replica ")[1].split()[0] for _, _, info, _ in results}
+    assert len(replicas) == 2, [info for _, _, info, _ in results]  # one each, at once
+
+
+def test_status_line_says_where_generations_run(ray_app):
+    config = httpx.get(f"{ray_app}config", timeout=10).text
+    assert "Ray Serve model workers" in config and "2 replicas running" in config
+
+
+def test_an_unreachable_cluster_stops_the_start_with_a_message(models_dir, tmp_path):
+    log = tmp_path / "app.log"
+    process = start_app(log, "--ray", f"127.0.0.1:{free_port()}", "--models-dir",
+                        str(models_dir))
+    process.wait(timeout=120)
+    assert process.returncode == 1
+    output = log.read_text()
+    assert "No Ray cluster could be reached" in output and "ray start --head" in output
