@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--replicas must include 1: efficiency and the hop are against it")
     models_dir, model, variant = _model(args)
 
+    from cluster.start import OBJECT_STORE_BYTES
     from pipelines.registry import Registry
     from pipelines.settings import Settings
 
@@ -249,7 +250,11 @@ def main(argv: list[str] | None = None) -> int:
                "decoder": "TAESD" if fast else "full VAE", "workload": W1,
                "settings": {"replicas": counts, "clients": args.clients,
                             "requests": args.requests, "hop_repeats": args.hop_repeats,
-                            "models_dir": str(models_dir)},
+                            "models_dir": str(models_dir),
+                            # as cluster.start.start_ray starts it for --ray local
+                            "ray": {"num_cpus": os.cpu_count(), "include_dashboard": False,
+                                    "object_store_bytes": OBJECT_STORE_BYTES,
+                                    "log_to_driver": False}},
                "runs": []}
 
     import ray
