@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 OBJECT_STORE_BYTES = 256 * 2**20
 # How long a cluster's address may take to answer: ray.init itself retries for minutes.
 REACH_SECONDS = 5
+# Ray 2.60's `ray start` turns token authentication on; its clients must ask for it.
+AUTH_HINT = (" A cluster started with `ray start` wants its token: set RAY_AUTH_MODE=token "
+             "(the token in ~/.ray/auth_token, or RAY_AUTH_TOKEN).")
 
 
 class ClusterUnavailable(UserError, RuntimeError):
@@ -57,11 +60,12 @@ def start_ray(address: str, verbose: bool = False) -> bool:
         else:
             reachable(address)
             ray.init(address=address, log_to_driver=verbose, runtime_env=runtime_env)
-    except (ConnectionError, RuntimeError, ValueError) as e:
+    except (ConnectionError, RuntimeError, ValueError, ray.exceptions.AuthenticationError) as e:
         raise ClusterUnavailable(
             f"No Ray cluster could be reached at {address!r} ({e}). Start one with `ray start "
             f"--head` (and `ray start --address HEAD:6379` on the other machines), or use "
-            f"--ray local.") from None
+            f"--ray local.{AUTH_HINT if os.environ.get('RAY_AUTH_MODE') != 'token' else ''}"
+        ) from None
     return local
 
 
