@@ -3,7 +3,8 @@ The UI process keeps the Gradio queue and sends each generation to a replica tha
 model (multiplexing); as many run at once as there are replicas."""
 
 import threading
-from typing import Iterator
+import time
+from typing import Callable, Iterator
 
 import ray.exceptions
 from ray import serve
@@ -34,6 +35,15 @@ def lost(e: Exception) -> WorkerLost:
         f"moment.")
 
 
+class ClusterGone(WorkerLost):
+    """The cluster stopped answering: no other replica to retry on."""
+
+
+def unreachable(cluster: str) -> ClusterGone:
+    return ClusterGone(f"{cluster[0].upper()}{cluster[1:]} cannot be reached, so this request "
+                       f"was not served. Start the cluster again, then restart the app.")
+
+
 def unwrapped(e: ray.exceptions.RayTaskError) -> Exception:
     """The replica's own exception (a UserError keeps its message, without Ray's traceback)."""
     cause = e.cause
@@ -42,51 +52,62 @@ def unwrapped(e: ray.exceptions.RayTaskError) -> Exception:
 
 class RayEngine:
     """slots: replicas that serve (the UI lets that many generations run at once). cluster:
-    how the status line names the cluster."""
+    how messages name the cluster. alive: whether the cluster answers now (a Serve call waits
+    for a replica for ever once the cluster is gone: each call is watched with it)."""
 
     def __init__(self, registry: Registry, handle: serve.handle.DeploymentHandle, slots: int,
-                 cluster: str):
+                 cluster: str, alive: Callable[[], bool]):
         self.registry = registry  # what is exported: the UI's choices
-        self.handle, self.slots, self.cluster = handle, slots, cluster
+        self.handle, self.slots, self.cluster, self.alive = handle, slots, cluster, alive
 
     def where(self) -> str:
         from cluster.start import running_replicas
 
-        try:
-            replicas = running_replicas()
-        except Exception as e:  # noqa: BLE001 -- the status line says so; requests say more
-            return f"on Ray Serve model workers, but {self.cluster} cannot be reached ({e})"
+        if not self.alive():
+            return f"on Ray Serve model workers, but {self.cluster} cannot be reached"
+        replicas = running_replicas()
         return (f"on Ray Serve model workers ({replicas} replica{'s' * (replicas != 1)} "
                 f"running, on {self.cluster})")
 
     def load(self, model_id: str, variant: str, download_progress=None) -> None:
         """Nothing here: the replica that runs the request loads the model (once)."""
 
-    def _to(self, request: Text2Image, **options):
-        return self.handle.options(multiplexed_model_id=model_key(request), **options)
+    def _call(self, method: str, request: Text2Image, stop: threading.Event | None = None,
+              **options) -> "Watch":
+        handle = self.handle.options(multiplexed_model_id=model_key(request), **options)
+        return Watch(getattr(handle, method).remote(request), stop, self.alive)
 
     def run(self, request: Text2Image, on_step: generate.OnStep | None = None) -> Result:
         """One image, on a replica; a replica lost mid-run is retried once on another."""
         for attempt in (1, 2):
             try:
-                return self._to(request).run.remote(request).result()
-            except ray.exceptions.RayTaskError as e:
-                raise unwrapped(e) from None
-            except LOST as e:
+                return self._result(self._call("run", request))
+            except ClusterGone:
+                raise
+            except WorkerLost:
                 if attempt == 2:
-                    raise lost(e) from None
+                    raise
+
+    def compare(self, request: Text2Image) -> Comparison:
+        return self._result(self._call("compare", request))
+
+    def _result(self, watch: "Watch"):
+        try:
+            return watch.response.result()
+        except Exception as e:  # noqa: BLE001 -- each kind becomes what the user should see
+            raise self._error(e, watch) from None
+        finally:
+            watch.end()
 
     def stream(self, request: Text2Image, stop: threading.Event,
                on_step: generate.OnStep | None = None) -> Iterator[Preview | Result]:
         """Every image with its previews, as they come from the replica. Setting `stop`
         cancels the call: the replica ends the run at its next step, and this raises
         generate.Stopped. A lost replica is not retried here: the user has seen previews."""
-        responses = self._to(request, stream=True).stream.remote(request)
-        ended = threading.Event()
-        threading.Thread(target=_cancel_on, args=(stop, ended, responses), daemon=True).start()
+        watch = self._call("stream", request, stop, stream=True)
         step, complete = (0, request.steps), False
         try:
-            for item in responses:
+            for item in watch.response:
                 if isinstance(item, Preview):
                     step = (item.step, item.steps)
                     if on_step:
@@ -94,29 +115,49 @@ class RayEngine:
                 yield item
             complete = True
         except RequestCancelledError:
+            if watch.cluster_lost:
+                raise unreachable(self.cluster) from None
             raise generate.Stopped(*step) from None
-        except ray.exceptions.RayTaskError as e:
-            raise unwrapped(e) from None
-        except LOST as e:
-            raise lost(e) from None
+        except Exception as e:  # noqa: BLE001 -- as in _result
+            raise self._error(e, watch) from None
         finally:
-            ended.set()
+            watch.end()
             if not complete:  # the consumer went away early: the replica stops too
-                responses.cancel()
+                watch.response.cancel()
 
-    def compare(self, request: Text2Image) -> Comparison:
-        try:
-            return self._to(request).compare.remote(request).result()
-        except ray.exceptions.RayTaskError as e:
-            raise unwrapped(e) from None
-        except LOST as e:
-            raise lost(e) from None
+    def _error(self, e: Exception, watch: "Watch") -> Exception:
+        if isinstance(e, RequestCancelledError) and watch.cluster_lost:
+            return unreachable(self.cluster)
+        if isinstance(e, ray.exceptions.RayTaskError):
+            return unwrapped(e)
+        if isinstance(e, LOST):
+            return lost(e)
+        return e
 
 
-def _cancel_on(stop: threading.Event, ended: threading.Event, responses) -> None:
-    """Written by hand: a Serve response has no hook for a flag set on another thread (the
-    Stop button's). Polls until the stream ends."""
-    while not ended.is_set():
-        if stop.wait(0.1):
-            responses.cancel()
-            return
+class Watch:
+    """A Serve call, cancelled when its user presses Stop (`stop`) or when the cluster stops
+    answering (`alive`). Written by hand: a Serve response has neither hook, and once the
+    cluster is gone it waits for a replica for ever."""
+
+    CHECK_SECONDS = 3.0
+
+    def __init__(self, response, stop: threading.Event | None, alive: Callable[[], bool]):
+        self.response, self.stop, self.alive = response, stop, alive
+        self.cluster_lost = False
+        self._ended = threading.Event()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def end(self) -> None:
+        self._ended.set()
+
+    def _watch(self) -> None:
+        checked = time.monotonic()
+        while not self._ended.wait(0.1):
+            if self.stop is not None and self.stop.is_set():
+                return self.response.cancel()
+            if time.monotonic() - checked > self.CHECK_SECONDS:
+                checked = time.monotonic()
+                if not self.alive():
+                    self.cluster_lost = True
+                    return self.response.cancel()

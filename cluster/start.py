@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OBJECT_STORE_BYTES = 256 * 2**20
 # How long a cluster's address may take to answer: ray.init itself retries for minutes.
 REACH_SECONDS = 5
+YEAR = 365 * 24 * 3600
 # Ray 2.60's `ray start` turns token authentication on; its clients must ask for it.
 AUTH_HINT = (" A cluster started with `ray start` wants its token: set RAY_AUTH_MODE=token "
              "(the token in ~/.ray/auth_token, or RAY_AUTH_TOKEN).")
@@ -28,7 +29,7 @@ class ClusterUnavailable(UserError, RuntimeError):
 def connect(settings: Settings, registry: Registry):
     """A RayEngine on the cluster `settings.ray` names, with the workers deployed there."""
     try:
-        import ray  # noqa: F401 -- only here: Ray is an optional dependency
+        import ray  # only here: Ray is an optional dependency
     except ImportError:
         raise ClusterUnavailable("--ray needs Ray Serve: `pip install -r requirements-ray.txt`."
                                  ) from None
@@ -38,7 +39,8 @@ def connect(settings: Settings, registry: Registry):
     replicas = running_replicas()
     handle = _app_handle() if replicas else deploy(settings, settings.replicas, local)
     cluster = "a local Ray cluster" if local else f"the Ray cluster at {settings.ray}"
-    return RayEngine(registry, handle, slots=max(replicas, settings.replicas), cluster=cluster)
+    return RayEngine(registry, handle, slots=max(replicas, settings.replicas), cluster=cluster,
+                     alive=answers(ray.get_runtime_context().gcs_address))
 
 
 def start_ray(address: str, verbose: bool = False) -> bool:
@@ -59,6 +61,9 @@ def start_ray(address: str, verbose: bool = False) -> bool:
                      runtime_env=runtime_env)
         else:
             reachable(address)
+            # Ray ends a driver whose cluster stays away for a minute: that would take the UI
+            # down with it. Requests say the cluster cannot be reached instead (RayEngine).
+            os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", str(YEAR))
             ray.init(address=address, log_to_driver=verbose, runtime_env=runtime_env)
     except (ConnectionError, RuntimeError, ValueError, ray.exceptions.AuthenticationError) as e:
         raise ClusterUnavailable(
@@ -67,6 +72,17 @@ def start_ray(address: str, verbose: bool = False) -> bool:
             f"--ray local.{AUTH_HINT if os.environ.get('RAY_AUTH_MODE') != 'token' else ''}"
         ) from None
     return local
+
+
+def answers(address: str):
+    """A check that HOST:PORT answers now (what RayEngine watches its calls with)."""
+    def alive() -> bool:
+        try:
+            reachable(address)
+        except (ConnectionError, ValueError):
+            return False
+        return True
+    return alive
 
 
 def reachable(address: str) -> None:
