@@ -85,6 +85,15 @@ def test_the_app_serves_concurrent_requests_on_both_replicas(ray_app):
     assert len(replicas) == 2, [info for _, _, info, _ in results]  # one each, at once
 
 
+def test_real_time_mode_and_the_comparison_run_on_the_workers(ray_app):
+    client = Client(ray_app, verbose=False)
+    _, seed, info, _ = client.predict(True, "a lighthouse", 5, 1, 256, 256, "fp16", True, "tiny",
+                                      api_name="/realtime")
+    assert seed == 5 and "replica " in info
+    fp16, int8, table, _, _ = client.predict("a lighthouse", 1, 5, api_name="/compare")
+    assert Path(fp16).is_file() and Path(int8).is_file() and "PSNR" in table
+
+
 def test_status_line_says_where_generations_run(ray_app):
     config = httpx.get(f"{ray_app}config", timeout=10).text
     assert "Ray Serve model workers" in config and "2 replicas running" in config
