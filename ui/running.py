@@ -14,11 +14,12 @@ from pipelines.errors import UserError
 from pipelines.requests import (Image2Image, Inpaint, InvalidRequest, Result, Text2Image,
                                 load_image, load_mask, validate)
 
-# Every event that generates shares this one concurrency group, one run at a time: on a 2-core
-# CPU two runs at once (even of two models) only split the cores, so both finish later than
-# one after the other would; queued users wait their turn instead. (Real-time runs have their
-# own group, to supersede stale requests at once; the registry's run lock still makes them take
-# turns.)
+# Every event that generates shares this one concurrency group, as many runs at once as the
+# engine has slots: one in this process (on a 2-core CPU two runs at once, even of two models,
+# only split the cores, so both finish later than one after the other would; queued users wait
+# their turn instead), one per replica on Ray Serve. (Real-time runs have their own group, to
+# supersede stale requests at once; the registry's run lock, or a replica's, still makes them
+# take turns.)
 GENERATION = "generation"
 
 
