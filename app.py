@@ -12,6 +12,7 @@ Every flag has a TURBO_* variable (README, Configuration). `import app` builds n
 
 import argparse
 import logging
+import signal
 import sys
 
 from pipelines import settings as config
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> None:
         demo = create_demo(settings)
     except UserError as e:  # Ray missing or its cluster unreachable (--ray): say so, exit 1
         sys.exit(f"turbo-studio: {e}")
+    # SIGTERM (docker stop, systemd, a Space restart) ends the app as Ctrl+C does: gradio
+    # closes, and a local Ray cluster is shut down on the way out instead of left running.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     demo.launch(**launch_options(settings))
 
 

@@ -62,7 +62,9 @@ def ray_app(models_dir, tmp_path_factory):
         family = psutil.Process(process.pid).children(recursive=True)  # Ray's processes
         yield url
     finally:
-        process.send_signal(signal.SIGINT)  # as Ctrl+C: the app shuts its Ray cluster down
+        # As docker stop or systemd end it (SIGINT would do, but a background job's
+        # children ignore it): the app shuts its Ray cluster down.
+        process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=60)
         finally:
