@@ -45,34 +45,49 @@ def _targets(summary: dict) -> dict:
     targets["best turbo-studio (W1)"] = key
     a0 = _total(summary, BASELINE, "W1")
     if a0:
-        targets["W1 ≤ 0.27× a0"] = _check(seconds / a0, 0.27)
+        targets["W1 ≤ 0.27× a0"] = check(seconds / a0, 0.27)
     for peer, name in PEERS.items():
         peer_best = _best(summary, peer, "W1")
         if peer_best:
-            targets[f"W1 ≤ 0.9× {name} ({peer_best[0]})"] = _check(seconds / peer_best[1], 0.9)
+            targets[f"W1 ≤ 0.9× {name} ({peer_best[0]})"] = check(seconds / peer_best[1], 0.9)
     best_w2, a0_w2 = _best(summary, "e", "W2"), _total(summary, BASELINE, "W2")
     if best_w2 and a0_w2:
-        targets[f"W2 ≤ 0.3× a0 ({best_w2[0]})"] = _check(best_w2[1] / a0_w2, 0.3)
+        targets[f"W2 ≤ 0.3× a0 ({best_w2[0]})"] = check(best_w2[1] / a0_w2, 0.3)
     best_w5 = _best(summary, "e", "W5")
     alone = best_w5 and _total(summary, best_w5[0], "W1")
     if alone:  # a batch's seconds per image against one image alone, same configuration
-        targets[f"W5 per image ≤ 0.9× W1 ({best_w5[0]})"] = _check(best_w5[1] / alone, 0.9)
+        targets[f"W5 per image ≤ 0.9× W1 ({best_w5[0]})"] = check(best_w5[1] / alone, 0.9)
     floor = summary["configs"][key].get("floor_seconds", {}).get("W1")
     if floor:
-        targets["W1 within 1.25× the compute floor"] = _check(seconds / floor, 1.25)
+        targets["W1 within 1.25× the compute floor"] = check(seconds / floor, 1.25)
     for config, limit in (("e-int8-taesd", 5.0), ("e-fp16", 9.0)):
         rss = summary["configs"].get(config, {}).get("peak_rss_gb")
         if rss and "median_seconds" in summary["configs"][config]:
-            targets[f"{config} peak RSS ≤ {limit:g} GB"] = _check(rss, limit, "GB")
+            targets[f"{config} peak RSS ≤ {limit:g} GB"] = check(rss, limit, "GB")
     entry = summary["configs"][key]
     if "cached_cold_start_seconds" in entry:
-        targets["second cold start ≤ 0.5× the first"] = _check(
+        targets["second cold start ≤ 0.5× the first"] = check(
             entry["cached_cold_start_seconds"] / entry["cold_start_seconds"][0], 0.5)
     return targets
 
 
-def _check(value: float, limit: float, unit: str = "×") -> dict:
-    return {"value": round(value, 3), "limit": limit, "unit": unit, "met": value <= limit}
+def check(value: float, limit: float, unit: str = "×", at_most: bool = True) -> dict:
+    """A target's entry: the value measured, its limit, and whether it is met (value ≤ limit,
+    or ≥ where at_most is False)."""
+    return {"value": round(value, 3), "limit": limit, "unit": unit,
+            "met": value <= limit if at_most else value >= limit}
+
+
+def targets_table(targets: dict) -> list[str]:
+    """Markdown lines of the targets (an entry that is not a check is shown as it is)."""
+    lines = ["", "| target | value | met |", "|---|---|---|"]
+    for name, target in targets.items():
+        if isinstance(target, dict):
+            value = f"{target['value']} {target['unit']}".rstrip()  # a ratio may have no unit
+            lines.append(f"| {name} | {value} | {'yes' if target['met'] else 'no'} |")
+        else:
+            lines.append(f"| {name} | {target} | |")
+    return lines
 
 
 def markdown(summary: dict) -> str:
@@ -108,13 +123,7 @@ def markdown(summary: dict) -> str:
               f"(per round; \"cached\": turbo-studio's next start, from its compiled-model "
               f"cache)."]
     if summary.get("targets"):
-        lines += ["", "| target | value | met |", "|---|---|---|"]
-        for name, target in summary["targets"].items():
-            if isinstance(target, dict):
-                lines.append(f"| {name} | {target['value']} {target['unit']} | "
-                             f"{'yes' if target['met'] else 'no'} |")
-            else:
-                lines.append(f"| {name} | {target} | |")
+        lines += targets_table(summary["targets"])
     return "\n".join(lines) + "\n"
 
 

@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from benchmarks import machine
+from benchmarks.report import check, targets_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -101,19 +102,14 @@ def targets(summary: dict) -> dict:
     found = {}
     hop = summary.get("hop")
     if hop:
-        found[f"Ray hop ≤ {HOP_TARGET_PERCENT:g}% of W1"] = _check(
-            hop["hop_percent_of_w1"], HOP_TARGET_PERCENT, "%", at_most=True)
+        found[f"Ray hop ≤ {HOP_TARGET_PERCENT:g}% of W1"] = check(
+            hop["hop_percent_of_w1"], HOP_TARGET_PERCENT, "%")
     count, limit = EFFICIENCY_TARGET
     run = next((r for r in summary["runs"] if r["replicas"] == count and "efficiency" in r), None)
     if run:
-        found[f"scaling efficiency ≥ {limit} at {count} replicas"] = _check(
+        found[f"scaling efficiency ≥ {limit} at {count} replicas"] = check(
             run["efficiency"], limit, "", at_most=False)
     return found
-
-
-def _check(value: float, limit: float, unit: str, at_most: bool) -> dict:
-    return {"value": value, "limit": limit, "unit": unit,
-            "met": value <= limit if at_most else value >= limit}
 
 
 def markdown(summary: dict) -> str:
@@ -159,10 +155,7 @@ def markdown(summary: dict) -> str:
                       f"{hop['ray_w1_median_ms'] / 1000:.2f} s through Ray); an empty call (a "
                       f"replica's status) takes {hop['empty_call_median_ms']:.1f} ms."]
     if summary.get("targets"):
-        lines += ["", "| target | value | met |", "|---|---|---|"]
-        for name, target in summary["targets"].items():
-            lines.append(f"| {name} | {target['value']}{target['unit']} | "
-                         f"{'yes' if target['met'] else 'no'} |")
+        lines += targets_table(summary["targets"])
     return "\n".join(lines) + "\n"
 
 
