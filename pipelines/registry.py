@@ -265,7 +265,10 @@ class Registry:
     def ram_in_use(self) -> int:
         """Bytes the loaded models take, as the budget counts them."""
         with self._loading:
-            return sum(m.ram_estimate for m in self._loaded.values())
+            return self._in_use()
+
+    def _in_use(self) -> int:  # under self._loading
+        return sum(m.ram_estimate for m in self._loaded.values())
 
     def loaded(self) -> list[tuple[str, str]]:
         """Keys of the models in memory, least recently used first."""
@@ -325,8 +328,7 @@ class Registry:
                 f"{spec.name} ({variant}) needs about {_gb(needed)} of RAM; the budget is "
                 f"{_gb(self.ram_budget)} (--ram-budget-gb, TURBO_RAM_BUDGET_GB). Raise it, or "
                 f"use a smaller variant.")
-        in_use = lambda: sum(m.ram_estimate for m in self._loaded.values())  # noqa: E731
-        while self._loaded and in_use() + needed > self.ram_budget:
+        while self._loaded and self._in_use() + needed > self.ram_budget:
             self._evict(next(iter(self._loaded)))
 
     def _evict(self, key: tuple[str, str]) -> None:
