@@ -1,8 +1,13 @@
 """The result column every generation tab shows: the image (a PNG download that carries its
 settings), the seed used, the timings, every image of a batch, and this session's gallery."""
 
+import os
+import uuid
+from pathlib import Path
+
 import gradio as gr
-import numpy as np
+from gradio import processing_utils
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 GALLERY_SIZE = 24  # newest first; older images drop off
@@ -11,7 +16,10 @@ GALLERY_SIZE = 24  # newest first; older images drop off
 def result_outputs() -> tuple[gr.Image, gr.Number, gr.Markdown, gr.Gallery]:
     # PNG keeps the settings pngmeta.tag put in the image's info (gradio copies text info).
     # Outputs are not upload targets: interactive=False.
-    image = gr.Image(label="Result", type="pil", format="png", height=512, interactive=False)
+    # type="filepath": the session gallery is handed the file the page shows, never a new save
+    # of it (see png_file).
+    image = gr.Image(label="Result", type="filepath", format="png", height=512,
+                     interactive=False)
     seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
     info = gr.Markdown()
     batch = gr.Gallery(label="Images of this run (the seed under each makes it again alone)",
@@ -38,19 +46,40 @@ def session_gallery(image: gr.Image) -> gr.Gallery:
     return gallery
 
 
-def add_to_gallery(image, gallery):
-    if image is None or "seed" not in image.info:  # previews carry no settings: results only
+def add_to_gallery(image: str | None, gallery):
+    """Put a result (a PNG file) first in the gallery; previews and repeats are left out."""
+    if image is None:
         return gr.skip()
-    caption = f"seed {image.info['seed']}"
-    if gallery and gallery[0][1] == caption and same_pixels(gallery[0][0], image):
+    with Image.open(image) as picture:
+        seed = picture.info.get("seed")
+    if seed is None:  # previews carry no settings: results only
+        return gr.skip()
+    caption = f"seed {seed}"
+    if gallery and gallery[0][1] == caption and same_file(gallery[0][0], image):
         return gr.skip()  # the image's change event can fire twice for one result
     return [(image, caption), *(gallery or [])][:GALLERY_SIZE]
 
 
-def same_pixels(path: str, image: Image.Image) -> bool:
+def same_file(path: str, other: str) -> bool:
     try:
-        with Image.open(path) as other:
-            return other.size == image.size and np.array_equal(
-                np.asarray(other.convert("RGB")), np.asarray(image.convert("RGB")))
+        return Path(path).read_bytes() == Path(other).read_bytes()
     except OSError:  # the gallery's file is gone: not the same result then
         return False
+
+
+def png_file(image: Image.Image) -> str:
+    """The image as a PNG file (its settings kept) in gradio's cache, written once.
+
+    Written by hand because gradio saves a returned PIL image by rewriting, in place, the file
+    its bytes hash to, each time it is returned: a browser still loading that file (the result
+    shown a moment ago, now returned again in a batch's gallery) gets a truncated response and
+    shows a broken image. A file already in the cache gradio serves as it is."""
+    data = processing_utils.encode_pil_to_bytes(image, "png")  # keeps the PNG's text info
+    folder = Path(get_upload_folder()) / processing_utils.hash_bytes(data)
+    path = folder / "image.png"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = folder / f".{uuid.uuid4().hex}.png"
+        staging.write_bytes(data)
+        os.replace(staging, path)  # atomic: nobody ever reads half a file
+    return str(path)

@@ -13,6 +13,7 @@ from pipelines.engine import LocalEngine
 from pipelines.errors import UserError
 from pipelines.requests import (Image2Image, Inpaint, InvalidRequest, Result, Text2Image,
                                 load_image, load_mask, validate)
+from ui.results import png_file
 
 # Every event that generates shares this one concurrency group, as many runs at once as the
 # engine has slots: one in this process (on a 2-core CPU two runs at once, even of two models,
@@ -175,8 +176,9 @@ def stream_request(engine: LocalEngine, request: Text2Image, runs: Runs, session
                 yield item.image, gr.skip(), _preview_info(item, request.images), gr.skip()
                 continue
             results.append(_show(engine, item, request, warn=not shown))
-            shown.append((item.image, f"seed {item.seed}"))
-            yield item.image, results[0].seed, describe_batch(results, request.images), shown
+            # Files, not images: each yield hands gradio the whole batch again (see png_file).
+            shown.append((png_file(item.image), f"seed {item.seed}"))
+            yield shown[-1][0], results[0].seed, describe_batch(results, request.images), shown
     except UserError as e:
         raise user_error(e) from None
     except generate.Stopped as e:

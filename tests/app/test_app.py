@@ -1,5 +1,8 @@
 """The app launched in-process, driven through gradio_client as an API user would."""
 
+import os
+import time
+
 import httpx
 import numpy as np
 import pytest
@@ -165,28 +168,33 @@ def test_the_fast_decoder_choice_reaches_the_pipeline(client):
     assert Image.open(path).size == (512, 512) and "decoder (full VAE)" in info
 
 
-def test_the_gallery_adds_each_result_once(tmp_path):
-    def result(seed, shade):
+def test_the_gallery_adds_each_result_once():
+    def result(seed, shade):  # a result as the page shows it: a PNG file carrying its seed
         image = Image.new("RGB", (64, 64), (shade, 0, 0))
         image.info["seed"] = str(seed)
-        return image
-
-    def shown(gallery):  # the gallery hands its images back as files
-        for index, (image, caption) in enumerate(gallery):
-            if isinstance(image, Image.Image):
-                path = tmp_path / f"{index}-{len(list(tmp_path.iterdir()))}.png"
-                image.save(path)
-                image = str(path)
-            yield image, caption
+        return results.png_file(image)
 
     gallery = results.add_to_gallery(result(1, 10), None)
     assert [caption for _, caption in gallery] == ["seed 1"]
-    again = results.add_to_gallery(result(1, 10), list(shown(gallery)))
+    again = results.add_to_gallery(result(1, 10), gallery)
     assert again is not None and not isinstance(again, list)  # the same result twice: skipped
-    gallery = results.add_to_gallery(result(1, 99), list(shown(gallery)))  # same seed, new pixels
+    gallery = results.add_to_gallery(result(1, 99), gallery)  # same seed, new pixels
     assert [caption for _, caption in gallery] == ["seed 1", "seed 1"]
-    preview = Image.new("RGB", (64, 64))  # no settings: a preview, never kept
-    assert not isinstance(results.add_to_gallery(preview, list(shown(gallery))), list)
+    preview = results.png_file(Image.new("RGB", (64, 64)))  # no settings: a preview, never kept
+    assert not isinstance(results.add_to_gallery(preview, gallery), list)
+
+
+def test_a_result_returned_again_is_served_from_its_file_unchanged():
+    """gradio would rewrite the file in place, and a browser still loading it would get a
+    truncated image: png_file writes a result once, and its settings with it."""
+    image = Image.new("RGB", (32, 32), (1, 2, 3))
+    image.info["seed"] = "7"
+    path = results.png_file(image)
+    written = os.stat(path).st_mtime_ns
+    time.sleep(0.01)
+    assert results.png_file(image) == path and os.stat(path).st_mtime_ns == written
+    with Image.open(path) as again:
+        assert again.info["seed"] == "7" and again.getpixel((0, 0)) == (1, 2, 3)
 
 
 # Every endpoint and its parameters, in order: positional gradio_client calls depend on them.

@@ -7,7 +7,7 @@ from PIL import Image
 
 from pipelines import pngmeta
 from ui import examples
-from ui.results import GALLERY_SIZE, add_to_gallery
+from ui.results import GALLERY_SIZE, add_to_gallery, png_file
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_the_gallery_adds_the_newest_image_first_and_stays_bounded():
     def image(seed):
         picture = Image.new("RGB", (8, 8), (seed, 0, 0))
         picture.info["seed"] = str(seed)
-        return picture
+        return png_file(picture)
 
     gallery = None
     for seed in range(GALLERY_SIZE + 3):
@@ -52,4 +52,4 @@ def test_the_gallery_adds_the_newest_image_first_and_stays_bounded():
     assert len(gallery) == GALLERY_SIZE
     newest, caption = gallery[0]
     assert caption == f"seed {GALLERY_SIZE + 2}"
-    assert np.asarray(newest)[0, 0, 0] == GALLERY_SIZE + 2
+    assert np.asarray(Image.open(newest))[0, 0, 0] == GALLERY_SIZE + 2

@@ -11,7 +11,7 @@ from pipelines import catalogue
 from ui import examples
 from ui.demo import MAIN_MODELS
 from ui.generation import model_settings
-from ui.results import add_to_gallery
+from ui.results import add_to_gallery, png_file
 
 EXAMPLE = str(examples.IMAGE)
 
@@ -80,4 +80,4 @@ def test_sdxl_turbo_settings_hide_guidance_and_the_negative_prompt(registry):
 
 def test_previews_stay_out_of_the_session_gallery():
     preview = Image.new("RGB", (8, 8))  # a preview carries no settings; a result has its seed
-    assert add_to_gallery(preview, None) == gr.skip()
+    assert add_to_gallery(png_file(preview), None) == gr.skip()
