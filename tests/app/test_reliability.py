@@ -130,7 +130,7 @@ def test_stop_pressed_while_the_model_loads_is_not_lost(registry):
     # The flag went with the run: the session's next run goes through.
     *_, (image, seed, _, _) = stream_request(LocalEngine(registry), request, runs, session,
                                               progress=lambda *args, **kwargs: None)
-    assert image.size == (256, 256) and seed == 1
+    assert Image.open(image).size == (256, 256) and seed == 1
 
 
 def test_stop_stops_the_run_of_its_own_tab_only(registry):
