@@ -8,7 +8,8 @@ workload, then --repeats timed runs. --rounds 2 runs the whole sequence twice, a
 configurations. Each turbo-studio configuration first starts with an empty compiled-model
 cache, and at the end starts once more from the cache.
 
-Reports the median end-to-end and per-stage latencies, peak RSS, cold start (load, and load +
+Reports the median end-to-end and per-stage latencies, peak RSS and anonymous memory, the
+RSS after the first image, cold start (load, and load +
 first image), the ratio to optimum-intel out of the box (a0), and the compute floor (FLOPs ÷
 this machine's measured bf16 / INT8 peak) with the distance from it. Writes
 benchmarks/results/<machine>.json, .md and .png. --quick runs the same code on the tiny
@@ -24,6 +25,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 from benchmarks import floor, folders as folders_module, machine, report
 from benchmarks.int8_unet import RESULTS, run_measured
@@ -94,7 +97,8 @@ def _run_config(config, folders, workloads, repeats, args) -> dict:
     if memory["returncode"] != 0:
         why = "out of memory" if memory["stopped_out_of_memory"] else f"exit {memory['returncode']}"
         return {"failed": why, "peak_rss_gb": memory["peak_rss_gb"]}
-    return {**json.loads(text), "peak_rss_gb": memory["peak_rss_gb"]}
+    return {**json.loads(text), "peak_rss_gb": memory["peak_rss_gb"],
+            "peak_anon_gb": memory["peak_anon_gb"]}
 
 
 def _missing(config, folders) -> str | None:
@@ -128,12 +132,22 @@ def _child(argv: list[str]) -> int:
         if not WORKLOADS[key].runs_on(config):
             continue  # not this configuration's kind of work: the report shows "–"
         warm_up = runner(WORKLOADS[key])
-        result.setdefault("first_call_seconds", warm_up["total"])  # the first image ever
+        if "first_call_seconds" not in result:  # the first image ever
+            result["first_call_seconds"] = warm_up["total"]
+            result["after_first_image"] = _memory_now()
         result["workloads"][key] = [runner(WORKLOADS[key]) for _ in range(args.repeats)]
         print(f"[bench]   {key}: {[round(r['total'], 3) for r in result['workloads'][key]]}",
               flush=True)
     args.out.write_text(json.dumps(result))
     return 0
+
+
+def _memory_now() -> dict:
+    """This process's RSS and anonymous memory (RSS less file-backed pages, such as the mmapped
+    IR weights the kernel can drop again), in GB: what a model keeps once it has served."""
+    info = psutil.Process().memory_info()
+    return {"rss_gb": round(info.rss / 2**30, 2),
+            "anon_gb": round((info.rss - info.shared) / 2**30, 2)}
 
 
 def _summarise(configs, workloads, runs, peaks, folders, args) -> dict:
@@ -161,6 +175,9 @@ def _summarise(configs, workloads, runs, peaks, folders, args) -> dict:
         if "cached_cold_start_seconds" in done[0]:
             entry["cached_cold_start_seconds"] = round(done[0]["cached_cold_start_seconds"], 2)
         entry["peak_rss_gb"] = max(run["peak_rss_gb"] for run in done)
+        entry["peak_anon_gb"] = max(run["peak_anon_gb"] for run in done)
+        entry["after_first_image"] = {  # the steady state, beside the peak
+            key: max(run["after_first_image"][key] for run in done) for key in ("rss_gb", "anon_gb")}
         ran = [key for key in workloads if all(key in run["workloads"] for run in done)]
         entry["median_seconds"] = {key: _medians([r for run in done for r in run["workloads"][key]])
                                    for key in ran}

@@ -17,7 +17,7 @@ from pipelines.registry import Registry
 def export_model(model_id: str, variant: str = "fp16", models_dir: Path | None = None,
                  out: Path | None = None, *, method: str = "full",
                  samples: int = quantize.DEFAULT_SAMPLES, dataset: str | None = None,
-                 compress_text_encoders: bool = False, smooth_quant: bool = True,
+                 compress_text_encoders: bool = True, smooth_quant: bool = True,
                  bias_correction: bool = True, calibration_size: int | None = None,
                  split: int | None = None, spec: catalogue.ModelSpec | None = None) -> Path:
     """Export a catalogue model (built in, or the models folder's user model). `int8` quantizes

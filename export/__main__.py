@@ -59,8 +59,11 @@ def export_main(argv: list[str]) -> int:
                            "pipeline runs); default %(default)s")
     int8.add_argument("--dataset", help="a Hub dataset with a caption column, instead of "
                                         "assets/calibration_prompts.txt (needs the Hub)")
-    int8.add_argument("--compress-text-encoders", action="store_true",
-                      help="INT8 weights for the two text encoders too")
+    int8.add_argument("--compress-text-encoders", action=argparse.BooleanOptionalAction,
+                      default=True,
+                      help="INT8 weights (data-free) for the two text encoders too, the default: "
+                           "a full-size INT8 model then serves in GBs less memory (README, "
+                           "INT8); --no-compress-text-encoders keeps them FP16")
     int8.add_argument("--no-smooth-quant", dest="smooth_quant", action="store_false",
                       help="skip SmoothQuant (less memory; see README)")
     int8.add_argument("--calibration-size", type=int, metavar="PIXELS",

@@ -247,7 +247,7 @@ def compress_text_encoder_weights(folder: Path) -> None:
 
 def quantize(fp16: Path, out: Path, spec: ModelSpec, *, method: str = "full",
              num_samples: int = DEFAULT_SAMPLES, prompts: list[str] | None = None,
-             compress_text_encoders: bool = False, smooth_quant: bool = True,
+             compress_text_encoders: bool = True, smooth_quant: bool = True,
              bias_correction: bool = True, calibration_size: int | None = None,
              pieces: int | None = None) -> dict:
     """Write an INT8 copy of the FP16 folder `fp16` into `out`. Returns the manifest details.

@@ -42,6 +42,7 @@ def test_every_configuration_reports_medians_per_stage_and_ratios(quick_run):
             assert medians["decoder"] > 0, (key, medians)
         assert entry["median_seconds"]["W2"]["VAE encoder"] > 0  # image-to-image encodes
         assert entry["peak_rss_gb"] > 0 and entry["cold_start_seconds"][0] > 0
+        assert 0 < entry["after_first_image"]["anon_gb"] <= entry["peak_rss_gb"]
     assert summary["configs"]["a0"]["ratio_to_a0"] == {"W1": 1.0, "W2": 1.0, "W5": 1.0}
     ours = summary["configs"]["e-fp16-taesd"]
     assert ours["ratio_to_a0"]["W1"] == pytest.approx(

@@ -76,6 +76,17 @@ def test_calibration_prompts_ship_with_the_app():
     assert len(prompts) >= 200 and len(set(prompts)) == len(prompts)
 
 
+def test_the_int8_variant_compresses_the_text_encoders_by_default(models_dir):
+    """INT8 weights for both text encoders: GBs less memory for a full-size model (README)."""
+    folder = models_dir / "tiny" / "int8"
+    manifest = json.loads((folder / "manifest.json").read_text())["quantization"]
+    assert manifest["text_encoders"] == "int8 weights"
+    for name in ("text_encoder", "text_encoder_2"):
+        encoder = ov.Core().read_model(folder / name / "openvino_model.xml")
+        assert any(op.get_output_element_type(0) in (ov.Type.u8, ov.Type.i8)
+                   for op in encoder.get_ops() if op.get_type_name() == "Constant"), name
+
+
 def test_hybrid_and_text_encoder_compression(models_dir, tmp_path):
     out = export_model("tiny", "int8", models_dir, tmp_path / "hybrid", method="hybrid",
                        samples=2, compress_text_encoders=True)
