@@ -50,8 +50,11 @@ def add_to_gallery(image: str | None, gallery):
     """Put a result (a PNG file) first in the gallery; previews and repeats are left out."""
     if image is None:
         return gr.skip()
-    with Image.open(image) as picture:
-        seed = picture.info.get("seed")
+    try:
+        with Image.open(image) as picture:
+            seed = picture.info.get("seed")
+    except OSError:  # gone from gradio's cache already: nothing to keep
+        return gr.skip()
     if seed is None:  # previews carry no settings: results only
         return gr.skip()
     caption = f"seed {seed}"

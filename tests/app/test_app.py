@@ -2,6 +2,7 @@
 
 import os
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -182,6 +183,8 @@ def test_the_gallery_adds_each_result_once():
     assert [caption for _, caption in gallery] == ["seed 1", "seed 1"]
     preview = results.png_file(Image.new("RGB", (64, 64)))  # no settings: a preview, never kept
     assert not isinstance(results.add_to_gallery(preview, gallery), list)
+    gone = str(Path(preview).with_name("removed.png"))  # gradio's cache was cleaned meanwhile
+    assert not isinstance(results.add_to_gallery(gone, gallery), list)
 
 
 def test_a_result_returned_again_is_served_from_its_file_unchanged():
