@@ -26,10 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
 from benchmarks import floor, folders as folders_module, machine, report
-from benchmarks.int8_unet import RESULTS, run_measured
+from benchmarks.int8_unet import RESULTS, memory_now, run_measured
 from benchmarks.runners import CONFIGS, WORKLOADS, cache_dir, load
 
 
@@ -134,20 +132,12 @@ def _child(argv: list[str]) -> int:
         warm_up = runner(WORKLOADS[key])
         if "first_call_seconds" not in result:  # the first image ever
             result["first_call_seconds"] = warm_up["total"]
-            result["after_first_image"] = _memory_now()
+            result["after_first_image"] = memory_now()
         result["workloads"][key] = [runner(WORKLOADS[key]) for _ in range(args.repeats)]
         print(f"[bench]   {key}: {[round(r['total'], 3) for r in result['workloads'][key]]}",
               flush=True)
     args.out.write_text(json.dumps(result))
     return 0
-
-
-def _memory_now() -> dict:
-    """This process's RSS and anonymous memory (RSS less file-backed pages, such as the mmapped
-    IR weights the kernel can drop again), in GB: what a model keeps once it has served."""
-    info = psutil.Process().memory_info()
-    return {"rss_gb": round(info.rss / 2**30, 2),
-            "anon_gb": round((info.rss - info.shared) / 2**30, 2)}
 
 
 def _summarise(configs, workloads, runs, peaks, folders, args) -> dict:

@@ -72,6 +72,14 @@ def run_measured(command: list[str], min_available_bytes: int) -> dict:
             "timeline_s_rss_anon_gb": timeline}
 
 
+def memory_now() -> dict:
+    """This process's RSS and anonymous memory (RSS less file-backed pages, such as the mmapped
+    IR weights the kernel can drop again), in GB: what a model keeps once it has served."""
+    info = psutil.Process().memory_info()
+    return {"rss_gb": round(info.rss / 2**30, 2),
+            "anon_gb": round((info.rss - info.shared) / 2**30, 2)}
+
+
 def time_unet(xml: str, repeats: int, precision: str | None = None) -> None:
     """Child process: compile one UNet (at OpenVINO's default precision unless given), time it,
     print one JSON line."""

@@ -18,10 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
 from benchmarks import folders as folders_module, machine
-from benchmarks.int8_unet import RESULTS, run_measured
+from benchmarks.int8_unet import RESULTS, memory_now, run_measured
 from pipelines.layout import link_view
 
 TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
@@ -120,9 +118,7 @@ def _side(argv: list[str]) -> int:
         result.image.save(out / f"{i}.png")
         seconds.append(result.timings["text encoders"])
         if after_first is None:
-            info = psutil.Process().memory_info()
-            after_first = {"rss_gb": round(info.rss / 2**30, 2),
-                           "anon_gb": round((info.rss - info.shared) / 2**30, 2)}
+            after_first = memory_now()
     (out / "timings.json").write_text(json.dumps({
         "load_seconds": round(load_seconds, 2),
         # After the first image, whose first inference also repacks the weights.
@@ -141,9 +137,10 @@ def _psnrs(a: Path, b: Path, prompts: int) -> list[float]:
 
 
 def _disk_mb(folders, side: str) -> float:
-    folder = folders.root / side
-    return round(sum(f.stat().st_size for name in TEXT_ENCODERS
-                     for f in (folder / name).glob("openvino_model.bin")) / 2**20, 1)
+    from pipelines.registry import folder_sizes
+
+    sizes = folder_sizes(folders.root / side)
+    return round(sum(sizes[name] for name in TEXT_ENCODERS) / 2**20, 1)
 
 
 def markdown(results: dict) -> str:
