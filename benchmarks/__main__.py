@@ -4,14 +4,14 @@ Every configuration (benchmarks.runners.CONFIGS: optimum-intel out of the box, t
 notebook's INT8 + TAESD, the FastSD CPU way, openvino.genai, diffusers on PyTorch, and
 turbo-studio's own serving path in each of its configurations) runs in its own child process,
 one after another, on the same exported folders (benchmarks.folders): load, one warm-up per
-workload, then --repeats timed runs. --rounds 2 runs the whole sequence twice, alternating the
+workload, then --repeats timed runs, on a worker thread as the app runs them. --rounds 2 runs the whole sequence twice, alternating the
 configurations. Each turbo-studio configuration first starts with an empty compiled-model
 cache, and at the end starts once more from the cache.
 
 Reports the median end-to-end and per-stage latencies, peak RSS and anonymous memory, the
 RSS after the first image, cold start (load, and load +
-first image), the ratio to optimum-intel out of the box (a0), and the compute floor (FLOPs ÷
-this machine's measured bf16 / INT8 peak) with the distance from it. Writes
+first image), the ratio to optimum-intel out of the box (a0), and the compute floor per stage
+(FLOPs ÷ this machine's bf16 / INT8 peak, benchmarks.floor) with the distance from it. Writes
 benchmarks/results/<machine>.json, .md and .png. --quick runs the same code on the tiny
 stand-in in about a minute (figures meaningless, code paths real); it never overwrites a full
 run's files."""
@@ -29,6 +29,7 @@ from pathlib import Path
 from benchmarks import floor, folders as folders_module, machine, report
 from benchmarks.int8_unet import RESULTS, memory_now, run_measured
 from benchmarks.runners import CONFIGS, WORKLOADS, cache_dir, load
+from pipelines.threads import on_a_worker_thread
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
 
     folders = folders_module.prepare(args.quick, set().union(*(c.needs for c in configs)))
     name = _machine(args.quick)
-    print(f"[bench] {name}: measuring the matmul peaks…", flush=True)
-    peaks = {p: floor.matmul_peak(p) for p in ("bf16", "int8")}
+    print(f"[bench] {name}: measuring the bf16 and INT8 peaks…", flush=True)
+    peaks, kernels = {}, {}
+    for precision in ("bf16", "int8"):
+        peaks[precision], kernels[precision] = floor.peak(precision)
     runs = {config.key: [] for config in configs}
     for round_ in range(args.rounds):
         for config in configs:
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             if cached.get("from_cache"):  # a start that compiled anything is not a cached one
                 runs[config.key][0]["cached_cold_start_seconds"] = (
                     cached["load_seconds"] + cached["first_call_seconds"])
-    results = _summarise(configs, workloads, runs, peaks, folders, args)
+    results = _summarise(configs, workloads, runs, peaks, kernels, folders, args)
     args.results.mkdir(parents=True, exist_ok=True)
     base = args.results / name
     base.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
@@ -120,6 +123,15 @@ def _child(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
+    # Off the main thread, as the app and the CLI generate (see pipelines.threads), for every
+    # configuration alike: the peers' as much as turbo-studio's.
+    result = on_a_worker_thread(lambda: _measure(args))
+    args.out.write_text(json.dumps(result))
+    return 0
+
+
+def _measure(args) -> dict:
+    """Load the configuration, then warm up and time each workload."""
     folders = folders_module.existing(args.quick)
     start = time.perf_counter()
     runner = load(CONFIGS[args.config], folders)
@@ -136,17 +148,17 @@ def _child(argv: list[str]) -> int:
         result["workloads"][key] = [runner(WORKLOADS[key]) for _ in range(args.repeats)]
         print(f"[bench]   {key}: {[round(r['total'], 3) for r in result['workloads'][key]]}",
               flush=True)
-    args.out.write_text(json.dumps(result))
-    return 0
+    return result
 
 
-def _summarise(configs, workloads, runs, peaks, folders, args) -> dict:
+def _summarise(configs, workloads, runs, peaks, kernels, folders, args) -> dict:
     flops = None if args.quick else floor.stage_tflops()
     summary = {
         "machine": _machine(args.quick), "quick": args.quick, "cpu_count": os.cpu_count(),
         "cpu": machine.cpu(), "model": folders.model_id, "repeats": args.repeats,
         "rounds": args.rounds,
         "peaks_tflops": {p: round(v / 1e12, 3) for p, v in peaks.items()},
+        "peak_kernels": kernels,
         "stage_tflops": flops,
         "workloads": {key: WORKLOADS[key].label for key in workloads},
         "configs": {},
@@ -175,7 +187,9 @@ def _summarise(configs, workloads, runs, peaks, folders, args) -> dict:
                         for key in ran if WORKLOADS[key].unit == "fps"}
         if flops:  # the FLOPs are counted at 512², with the prompt encoded
             entry["floor_seconds"] = {
-                key: round(_floor(config, WORKLOADS[key], flops, peaks), 3) for key in ran
+                key: {stage: round(s, 3)
+                      for stage, s in _floor(config, WORKLOADS[key], flops, peaks).items()}
+                for key in ran
                 if WORKLOADS[key].size == 512 and not WORKLOADS[key].cached_embeddings}
         summary["configs"][config.key] = entry
     report.add_ratios(summary)
@@ -188,11 +202,11 @@ def _medians(runs: list[dict]) -> dict:
             for stage in stages}
 
 
-def _floor(config, workload, flops, peaks) -> float:
+def _floor(config, workload, flops, peaks) -> dict[str, float]:
     img2img = bool(workload.strength)
     calls = int(workload.steps * workload.strength) if img2img else workload.steps
-    int8_unet = config.variant.partition("+")[0] == "int8"
-    return floor.floor_seconds(flops, peaks, calls, img2img, config.fast_decoder, int8_unet)
+    return floor.floor_seconds(flops, peaks, calls, img2img, config.fast_decoder,
+                               config.int8_stages)
 
 
 if __name__ == "__main__":

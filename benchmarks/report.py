@@ -23,9 +23,11 @@ def add_ratios(summary: dict) -> None:
             baseline = _total(summary, BASELINE, workload)
             if baseline:
                 entry["ratio_to_a0"][workload] = round(medians["total"] / baseline, 3)
-            if workload in entry.get("floor_seconds", {}):
-                entry.setdefault("times_floor", {})[workload] = round(
-                    medians["total"] / entry["floor_seconds"][workload], 2)
+            floors = entry.get("floor_seconds", {}).get(workload)
+            if floors:  # per stage, as timed, and in all
+                entry.setdefault("times_floor", {})[workload] = {
+                    stage: round(medians[stage] / seconds, 2)
+                    for stage, seconds in floors.items() if medians.get(stage)}
     summary["targets"] = _targets(summary)
 
 
@@ -59,7 +61,7 @@ def _targets(summary: dict) -> dict:
         targets[f"W5 per image ≤ 0.9× W1 ({best_w5[0]})"] = check(best_w5[1] / alone, 0.9)
     floor = summary["configs"][key].get("floor_seconds", {}).get("W1")
     if floor:
-        targets["W1 within 1.25× the compute floor"] = check(seconds / floor, 1.25)
+        targets["W1 within 1.25× the compute floor"] = check(seconds / floor["total"], 1.25)
     for config, limit in (("e-int8-taesd", 5.0), ("e-fp16-taesd", 8.0)):
         rss = summary["configs"].get(config, {}).get("peak_rss_gb")
         if rss and "median_seconds" in summary["configs"][config]:
@@ -120,7 +122,7 @@ def markdown(summary: dict) -> str:
         cold = " / ".join(f"{s:.1f}" for s in entry["cold_start_seconds"])
         if "cached_cold_start_seconds" in entry:
             cold += f" → cached {entry['cached_cold_start_seconds']:.1f}"
-        floor = entry.get("times_floor", {}).get("W1")
+        floor = entry.get("times_floor", {}).get("W1", {}).get("total")
         lines.append(f"| {key}: {entry['label']} | " + " | ".join(cells)
                      + f" | {cold} | {_memory(entry['peak_rss_gb'], entry.get('peak_anon_gb'))} | "
                      + _memory(**entry.get("after_first_image", {})) + " | "
@@ -128,14 +130,39 @@ def markdown(summary: dict) -> str:
     lines += ["", "Workloads: " + "; ".join(f"{k} = {v}" for k, v in summary["workloads"].items())
               + f". Peaks measured in this run: bf16 (f32 on a CPU without bf16) "
               f"{summary['peaks_tflops']['bf16']} TFLOP/s, "
-              f"INT8 {summary['peaks_tflops']['int8']} TOP/s. Cold start = load + first image "
+              f"INT8 {summary['peaks_tflops']['int8']} TOP/s{_kernels(summary)}. Cold start = load + first image "
               f"(per round; \"cached\": turbo-studio's next start, from its compiled-model "
               f"cache). Memory: RSS, and in brackets its anonymous part (RSS less file-backed "
               f"pages, such as memory-mapped weights, which the kernel drops again under "
               f"pressure); peak, and after the first image."]
+    lines += floor_table(summary)
     if summary.get("targets"):
         lines += targets_table(summary["targets"])
     return "\n".join(lines) + "\n"
+
+
+def _kernels(summary: dict) -> str:
+    kernels = summary.get("peak_kernels")
+    if not kernels:
+        return ""
+    return f" (fastest kernels, from OpenVINO's runtime graph: {kernels['bf16']}; {kernels['int8']})"
+
+
+def floor_table(summary: dict) -> list[str]:
+    """Markdown lines: each W1 stage of the best turbo-studio configuration against its floor
+    (its FLOPs at the peak of the precision it computes in)."""
+    best = _best(summary, "e", "W1")
+    entry = summary["configs"][best[0]] if best else {}
+    floors = entry.get("floor_seconds", {}).get("W1")
+    if not floors:
+        return []
+    medians, ratios = entry["median_seconds"]["W1"], entry["times_floor"]["W1"]
+    lines = ["", f"Compute floor per stage, W1, {best[0]}:", "",
+             "| stage | median s | floor s | × floor |", "|---|---|---|---|"]
+    for stage, seconds in floors.items():
+        if stage in ratios:
+            lines.append(f"| {stage} | {medians[stage]} | {seconds} | {ratios[stage]} |")
+    return lines
 
 
 def _is_fps(summary: dict, workload: str) -> bool:

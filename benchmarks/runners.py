@@ -90,10 +90,20 @@ class Config:
         INT8 variant decodes with the INT8 TAESD where it is exported (Registry.autoencoder_for);
         the peers' views link the FP16 one."""
         base = self.variant.partition("+")[0]
-        int8_taesd = self.runtime == "turbo" and base == "int8" and self.fast_decoder
         return {base} | ({"taesd"} if self.fast_decoder else set()) | (
-            {"taesd-int8"} if int8_taesd else set()) | (
+            {"taesd-int8"} if self._int8_taesd else set()) | (
             {"torch"} if self.runtime == "torch" else set())
+
+    @property
+    def _int8_taesd(self) -> bool:
+        return self.runtime == "turbo" and self.variant == "int8+taesd"
+
+    @property
+    def int8_stages(self) -> frozenset:
+        """The stages that compute in INT8 (fully quantized: u8 activations, i8 weights), for
+        the compute floor; "int8-weights" only stores INT8 and computes in bf16."""
+        unet = {"UNet"} if self.variant.partition("+")[0] == "int8" else set()
+        return frozenset(unet | ({"decoder", "VAE encoder"} if self._int8_taesd else set()))
 
 
 CONFIGS = {c.key: c for c in (

@@ -11,11 +11,11 @@ model cannot take ends with a message and exit status 2."""
 
 import argparse
 import sys
-import threading
 from pathlib import Path
 
 from pipelines import catalogue, pngmeta, settings
 from pipelines.errors import UserError
+from pipelines.threads import on_a_worker_thread
 from pipelines.requests import (Image2Image, Inpaint, InvalidRequest, Text2Image, load_image,
                                 load_mask, seeds, single, validate)
 
@@ -100,7 +100,7 @@ def generate(args, chosen: settings.Settings) -> int:
             bar = tqdm(total=total, desc="Denoising", unit="step")
         bar.update(done - bar.n)
 
-    results = _on_a_worker_thread(lambda: runner.run_all(loaded, request, on_step=on_step))
+    results = on_a_worker_thread(lambda: runner.run_all(loaded, request, on_step=on_step))
     if bar:
         bar.close()
     for warning in results[0].warnings:  # the same for every image of a batch
@@ -111,28 +111,6 @@ def generate(args, chosen: settings.Settings) -> int:
         stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in result.timings.items())
         print(f"{output} · seed {result.seed} · {stages}")
     return 0
-
-
-def _on_a_worker_thread(call):
-    """call() on a worker thread, as the app runs generations; the main thread waits (Ctrl+C
-    still ends the command: the thread is a daemon). On the 2-core AVX2 EPYC an OpenVINO
-    inference called from a process's main thread took 1.7x as long as from any other thread
-    (the full-size UNet 43.7 s vs 26.0 s, pure OpenVINO, see ../shared/VERIFIED.md); neither
-    OpenVINO nor Python documents why."""
-    outcome = {}
-
-    def work():
-        try:
-            outcome["value"] = call()
-        except BaseException as e:  # raised again on the main thread, as if called there
-            outcome["error"] = e
-
-    worker = threading.Thread(target=work, name="generate", daemon=True)
-    worker.start()
-    worker.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 def _output(given: Path | None, request: Text2Image, seed: int) -> Path:

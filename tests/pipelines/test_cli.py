@@ -108,13 +108,13 @@ def test_the_cli_generates_on_a_worker_thread_and_keeps_its_errors():
     result comes back, and an error is raised on the main thread as it was."""
     import threading
 
-    from pipelines.__main__ import _on_a_worker_thread
+    from pipelines.threads import on_a_worker_thread
     from pipelines.errors import UserError
 
-    assert _on_a_worker_thread(lambda: threading.current_thread().name) == "generate"
+    assert on_a_worker_thread(lambda: threading.current_thread().name) == "generate"
 
     def fails():
         raise UserError("a message for the user")
 
     with pytest.raises(UserError, match="a message for the user"):
-        _on_a_worker_thread(fails)
+        on_a_worker_thread(fails)
