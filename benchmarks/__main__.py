@@ -148,6 +148,8 @@ def _measure(args) -> dict:
         result["workloads"][key] = [runner(WORKLOADS[key]) for _ in range(args.repeats)]
         print(f"[bench]   {key}: {[round(r['total'], 3) for r in result['workloads'][key]]}",
               flush=True)
+    if hasattr(runner, "load_per_part"):  # turbo-studio's: compile (or cache load) per part
+        result["load_per_part"] = {k: round(s, 2) for k, s in runner.load_per_part.items()}
     return result
 
 
@@ -174,6 +176,8 @@ def _summarise(configs, workloads, runs, peaks, kernels, folders, args) -> dict:
         entry["cold_start_seconds"] = [round(run["load_seconds"] + run["first_call_seconds"], 2)
                                        for run in done]
         entry["load_seconds"] = [round(run["load_seconds"], 2) for run in done]
+        if "load_per_part" in done[0]:  # the first start's, from an empty cache
+            entry["load_per_part_seconds"] = done[0]["load_per_part"]
         if "cached_cold_start_seconds" in done[0]:
             entry["cached_cold_start_seconds"] = round(done[0]["cached_cold_start_seconds"], 2)
         entry["peak_rss_gb"] = max(run["peak_rss_gb"] for run in done)

@@ -135,7 +135,7 @@ def markdown(summary: dict) -> str:
               f"cache). Memory: RSS, and in brackets its anonymous part (RSS less file-backed "
               f"pages, such as memory-mapped weights, which the kernel drops again under "
               f"pressure); peak, and after the first image."]
-    lines += floor_table(summary)
+    lines += _load_per_part(summary) + floor_table(summary)
     if summary.get("targets"):
         lines += targets_table(summary["targets"])
     return "\n".join(lines) + "\n"
@@ -146,6 +146,15 @@ def _kernels(summary: dict) -> str:
     if not kernels:
         return ""
     return f" (fastest kernels, from OpenVINO's runtime graph: {kernels['bf16']}; {kernels['int8']})"
+
+
+def _load_per_part(summary: dict) -> list[str]:
+    """A line per turbo-studio configuration: each part's compile time on its first start (a
+    part compiled on first use, such as the full VAE beside TAESD, only if a workload used it)."""
+    lines = [f"- {key}: " + ", ".join(f"{part} {seconds:.1f} s" for part, seconds in parts.items())
+             for key, entry in summary["configs"].items()
+             if (parts := entry.get("load_per_part_seconds"))]
+    return ["", "Load per part, first start (compile from an empty cache):", "", *lines] if lines else []
 
 
 def floor_table(summary: dict) -> list[str]:

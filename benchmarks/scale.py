@@ -58,8 +58,12 @@ def percentile(values: list[float], q: float) -> float:
 def load_summary(replicas: int, latencies: list[float], wall_seconds: float) -> dict:
     """One replica count's load test: images per minute over the whole run (the tail, where
     fewer requests than replicas remain, included) and the latencies' p50 / p95."""
-    return {"replicas": replicas, "requests": len(latencies),
-            "wall_seconds": round(wall_seconds, 3),
+    return {"replicas": replicas, **rate_summary(latencies, wall_seconds)}
+
+
+def rate_summary(latencies: list[float], wall_seconds: float) -> dict:
+    """Images per minute over a load test's wall time, and the latencies' p50 / p95."""
+    return {"requests": len(latencies), "wall_seconds": round(wall_seconds, 3),
             "throughput_per_minute": round(60 * len(latencies) / wall_seconds, 3),
             "p50_seconds": round(percentile(latencies, 0.5), 3),
             "p95_seconds": round(percentile(latencies, 0.95), 3),
@@ -237,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(n) for n in args.replicas.split(",")]
     if 1 not in counts:
         raise SystemExit("--replicas must include 1: efficiency and the hop are against it")
-    models_dir, model, variant = _model(args)
+    models_dir, model, variant = model_choice(args)
 
     from cluster.start import OBJECT_STORE_BYTES
     from pipelines.registry import Registry
@@ -305,7 +309,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _model(args) -> tuple[Path, str, str]:
+def model_choice(args) -> tuple[Path, str, str]:
     """The models folder, model and variant: by default the benchmark's stand-ins, the
     full-size INT8 UNet with the INT8 TAESD (built where missing, as python -m benchmarks
     does), or the tiny FP16 with --quick."""

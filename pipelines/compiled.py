@@ -7,6 +7,7 @@ decoder, before and after a reshape."""
 
 import gc
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,31 +56,58 @@ class CompiledParts:
     size-dependent parts keep their ov.Model (weights memory-mapped) to be reshaped."""
 
     def __init__(self, files: dict[str, Path], device: str, config: dict,
-                 static_shape: Shape | None = None):
+                 static_shape: Shape | None = None, deferred: tuple[str, ...] = ()):
         """static_shape: the shape to compile static shapes for first; None compiles dynamic
-        shapes, once."""
+        shapes, once. deferred: keys of dynamic parts to compile only when first used (the
+        full VAE where TAESD decodes by default)."""
         self.core = ov.Core()
         self.device, self.config = device, config
         self.shape: Shape | None = None  # None: dynamic shapes
         self.recompiles = 0  # reshapes after the first compile, for tests and the benchmark
+        self.compile_seconds: dict[str, float] = {}  # per key, the last compile (or cache load)
         self._pipelines: list[tuple[object, bool]] = []  # (pipeline, fast decoder) to keep in sync
+        self._files = files
         self._models = {key: self.core.read_model(path) for key, path in files.items()
                         if static_shape and _part(key) in RESHAPEABLE}
-        # Dynamic parts compile from their file: OpenVINO then keys the cache on the file (not a
-        # hash of every weight) and memory-maps the cached blob.
-        self.compiled = {key: self.core.compile_model(path, device, config)
-                         for key, path in files.items() if key not in self._models}
+        self._deferred = {key for key in deferred if key not in self._models}
+        for key in self._deferred:  # read now (cheap: weights memory-mapped, not compiled), so
+            self.core.read_model(files[key])  # a damaged file is found at load, not mid-request
+        self.compiled = {}
+        # One after another, not at once (3 s sooner of 25 s): OpenVINO sets the process's
+        # locale to "C" around each compile-cache read or write and restores it, so two at once
+        # can leave it "C" (../shared/API-NOTES.md), and Python's text files then read ASCII.
+        for key in files:
+            if key not in self._models and key not in self._deferred:
+                self._compile_file(key)
         self._scale = _vae_scale_factor(files["vae_decoder"].parent / "config.json")
         if static_shape:
             self._compile_static(static_shape)
+
+    def _compile_file(self, key: str) -> ov.CompiledModel:
+        # Dynamic parts compile from their file: OpenVINO then keys the cache on the file (not a
+        # hash of every weight) and memory-maps the cached blob.
+        start = time.perf_counter()
+        self.compiled[key] = self.core.compile_model(self._files[key], self.device, self.config)
+        self.compile_seconds[key] = time.perf_counter() - start
+        return self.compiled[key]
+
+    def compile_deferred(self, key: str) -> ov.CompiledModel:
+        """A deferred part, compiled now if it is not yet; every pipeline then holds it."""
+        if key not in self.compiled:
+            self._compile_file(key)
+            self._sync()
+        return self.compiled[key]
 
     @property
     def static(self) -> bool:
         return self.shape is not None
 
     def parts(self, fast_decoder: bool) -> dict[str, ov.CompiledModel]:
-        """Compiled parts by optimum-intel name, with the Tiny Autoencoder's VAE halves if asked."""
-        return {_part(key): model for key, model in self.compiled.items()
+        """Compiled parts by optimum-intel name, with the Tiny Autoencoder's VAE halves if asked;
+        a deferred part not compiled yet as a stand-in that compiles it when first used."""
+        keys = [*self.compiled, *(key for key in self._deferred if key not in self.compiled)]
+        return {_part(key): self.compiled[key] if key in self.compiled else _OnFirstUse(self, key)
+                for key in keys
                 if key.startswith("fast/") == fast_decoder or _part(key) not in VAE_HALVES}
 
     def attach(self, pipeline, fast_decoder: bool) -> None:
@@ -102,8 +130,10 @@ class CompiledParts:
         self._sync()
         gc.collect()
         for key, model in self._models.items():
+            start = time.perf_counter()
             model.reshape(self._input_shapes(_part(key), model, shape))
             self.compiled[key] = self.core.compile_model(model, self.device, self.config)
+            self.compile_seconds[key] = time.perf_counter() - start
         self.shape = shape
         self._sync()
 
@@ -139,6 +169,22 @@ class CompiledParts:
                 part = getattr(pipeline, name, None)
                 if part is not None:
                     part.model = part.request = parts.get(name)
+
+
+class _OnFirstUse:
+    """Holds a deferred part's place in a pipeline: the first call or attribute read (optimum-
+    intel reads the VAE decoder's input shapes before each run) compiles the part, and every
+    pipeline then holds the compiled model itself. By hand: optimum-intel compiles lazily only
+    models it has read itself, not the shared compiled parts (compile_only) the registry gives."""
+
+    def __init__(self, parts: CompiledParts, key: str):
+        self._parts, self._key = parts, key
+
+    def __getattr__(self, name: str):
+        return getattr(self._parts.compile_deferred(self._key), name)
+
+    def __call__(self, *args, **kwargs):
+        return self._parts.compile_deferred(self._key)(*args, **kwargs)
 
 
 def _part(key: str) -> str:

@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -374,8 +375,6 @@ class Registry:
     def _compile(self, spec: ModelSpec, variant: str, folder: Path):
         """The compiled parts, the pipelines on them by (task, fast decoder), and the fast
         decoder's link folder if any."""
-        from optimum.intel import OVStableDiffusionXLPipeline
-
         files = {name: folder / name / "openvino_model.xml" for name in SUBMODELS}
         taesd = self.autoencoder_for(spec, variant)
         fast = taesd is not None
@@ -385,7 +384,14 @@ class Registry:
         # Static shapes start at the model's default size, what most requests ask for.
         size = int(spec.size.default)
         static = unet_shape(spec, size, size, spec.guidance.default) if self.static_shapes else None
-        parts = CompiledParts(files, self.device, self.ov_config(), static)
+        # With TAESD the full VAE decodes only when a request asks for it: compile it then.
+        deferred = VAE_HALVES if fast else ()
+        # optimum-intel's first import (diffusers, transformers: 15 s on the 2-core EPYC, longer
+        # than compiling every part from the cache) runs while OpenVINO compiles.
+        with ThreadPoolExecutor(1, thread_name_prefix="import") as pool:
+            importing = pool.submit(_pipeline_classes)
+            parts = CompiledParts(files, self.device, self.ov_config(), static, deferred)
+            OVStableDiffusionXLPipeline = importing.result()["text2image"]
         text2image = from_exported(
             OVStableDiffusionXLPipeline, folder, device=self.device, compile_only=True,
             dynamic_shapes=not parts.static, ov_config=self.ov_config(), **parts.parts(False))
@@ -409,18 +415,24 @@ def _sharing(text2image, task: str, parts: CompiledParts, fast_decoder: bool,
              model_save_dir: Path, device: str):
     """A pipeline for `task` on already compiled models (compile_only), so that every task and
     decoder shares one copy of the UNet and text encoders; optimum-intel has no from_pipe."""
-    from optimum.intel import (OVStableDiffusionXLImg2ImgPipeline,
-                               OVStableDiffusionXLInpaintPipeline, OVStableDiffusionXLPipeline)
-
-    # Inpainting runs on the same 4-channel UNet: diffusers blends the latents with the mask
-    # after every step (no 9-channel inpainting UNet, so no second model in memory).
-    cls = {"text2image": OVStableDiffusionXLPipeline,
-           "image2image": OVStableDiffusionXLImg2ImgPipeline,
-           "inpaint": OVStableDiffusionXLInpaintPipeline}[task]
+    cls = _pipeline_classes()[task]
     return cls(scheduler=text2image.scheduler, tokenizer=text2image.tokenizer,
                tokenizer_2=text2image.tokenizer_2, model_save_dir=model_save_dir,
                device=device, compile_only=True, dynamic_shapes=not parts.static,
                ov_config=parts.config, **parts.parts(fast_decoder))
+
+
+def _pipeline_classes() -> dict:
+    """optimum-intel's pipeline class per task. Its package imports lazily: the classes, not
+    the package, pull in diffusers and transformers. Inpainting runs on the same 4-channel
+    UNet: diffusers blends the latents with the mask after every step (no 9-channel
+    inpainting UNet, so no second model in memory)."""
+    from optimum.intel import (OVStableDiffusionXLImg2ImgPipeline,
+                               OVStableDiffusionXLInpaintPipeline, OVStableDiffusionXLPipeline)
+
+    return {"text2image": OVStableDiffusionXLPipeline,
+            "image2image": OVStableDiffusionXLImg2ImgPipeline,
+            "inpaint": OVStableDiffusionXLInpaintPipeline}
 
 
 def _folder_with_autoencoder(folder: Path, autoencoder: Path) -> tempfile.TemporaryDirectory:

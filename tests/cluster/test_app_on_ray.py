@@ -2,12 +2,6 @@
 model-worker replicas, gradio_client requests end to end; and a cluster that cannot be reached
 stops the start with a message."""
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,37 +12,9 @@ import pytest
 pytest.importorskip("ray")
 from gradio_client import Client  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
+from benchmarks.app_process import free_port, start as start_app, stop, wait_until_up  # noqa: E402
+
 START_SECONDS = 240  # Ray, Serve and two replicas on 2 CPUs: about 40 s here
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_app(log: Path, *flags: str) -> subprocess.Popen:
-    """The app in a process of its own, its output in `log` (a pipe nobody reads would fill
-    up with Ray's logs and stall it)."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
-    with log.open("w") as output:
-        return subprocess.Popen([sys.executable, "app.py", *flags], cwd=ROOT, env=env,
-                                stdout=output, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
-
-
-def wait_until_up(process: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise AssertionError(f"the app did not answer at {url} in {START_SECONDS} s")
 
 
 @pytest.fixture(scope="module")
@@ -58,17 +24,13 @@ def ray_app(models_dir, tmp_path_factory):
                         str(models_dir), "--port", str(port))
     url = f"http://127.0.0.1:{port}/"
     try:
-        wait_until_up(process, url, log)
+        wait_until_up(process, url, log, START_SECONDS)
         family = psutil.Process(process.pid).children(recursive=True)  # Ray's processes
         yield url
     finally:
         # As docker stop or systemd end it (SIGINT would do, but a background job's
         # children ignore it): the app shuts its Ray cluster down.
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        finally:
-            os.killpg(process.pid, signal.SIGKILL) if process.poll() is None else None
+        stop(process)
     _, alive = psutil.wait_procs(family, timeout=30)
     assert not alive, f"Ray processes left running: {[p.name() for p in alive]}"
 

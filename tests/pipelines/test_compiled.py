@@ -36,6 +36,10 @@ def fresh_models(models_dir, tmp_path):
 def test_forced_precision_is_what_every_compiled_part_runs_in(models_dir, precision):
     loaded = Registry(models_dir, precision=precision).get("tiny", "fp16")
     assert loaded.precision == precision
+    generate.run(loaded, validate(Image2Image(prompt="a castle", model_id="tiny", seed=1,
+                                              image=Image.new("RGB", (256, 256)),
+                                              fast_decoder=False)))  # compiles the full VAE
+    assert len(loaded.parts.compiled) == 7
     for compiled in loaded.parts.compiled.values():  # UNet, text encoders, both VAEs' halves
         assert compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name() == precision
 
@@ -76,13 +80,37 @@ def test_second_load_compiles_from_the_cache_into_the_same_images(fresh_models):
     cache = fresh_models / ".ov-cache"
     first = Registry(fresh_models).get("tiny", "fp16")
     blobs = cache_blobs(cache)
-    # One blob per compiled part: UNet, two text encoders, two VAE halves, two TAESD halves.
-    assert len(blobs) == len(first.parts.compiled) == 7 and first.from_cache is False
+    # One blob per part compiled at load: UNet, two text encoders, two TAESD halves (the full
+    # VAE's halves compile when first used).
+    assert len(blobs) == len(first.parts.compiled) == 5 and first.from_cache is False
     again = Registry(fresh_models).get("tiny", "fp16")
     assert again.from_cache is True and cache_blobs(cache) == blobs  # nothing new or rewritten
     for fast_decoder in (True, False):
         assert np.array_equal(picture(first, fast_decoder=fast_decoder),
                               picture(again, fast_decoder=fast_decoder))
+
+
+def test_the_full_vae_compiles_only_when_a_request_asks_for_it(fresh_models, tmp_path_factory):
+    loaded = Registry(fresh_models).get("tiny", "fp16")
+    assert set(loaded.parts.compiled) == {"unet", "text_encoder", "text_encoder_2",
+                                          "fast/vae_decoder", "fast/vae_encoder"}
+    full = picture(loaded, fast_decoder=False)
+    assert "vae_decoder" in loaded.parts.compiled and "vae_encoder" not in loaded.parts.compiled
+    decoder = loaded.parts.compiled["vae_decoder"]
+    assert all(pipeline.vae_decoder.request is decoder  # every pipeline holds it now
+               for (_, fast), pipeline in loaded.pipelines.items() if not fast)
+    source = Image.new("RGB", (256, 256), "teal")
+    result = generate.run(loaded, validate(Image2Image(prompt="a castle", model_id="tiny",
+                                                       image=source, seed=1, width=256,
+                                                       height=256, fast_decoder=False)))
+    assert result.image.size == (256, 256) and "vae_encoder" in loaded.parts.compiled
+
+    # The same pixels as where the full VAE is the only decoder, compiled when loaded.
+    alone = tmp_path_factory.mktemp("alone")
+    shutil.copytree(fresh_models / "tiny" / "fp16", alone / "tiny" / "fp16")
+    alone = Registry(alone).get("tiny", "fp16")
+    assert "vae_decoder" in alone.parts.compiled
+    assert np.array_equal(full, picture(alone))
 
 
 def test_the_cache_can_be_turned_off(fresh_models, monkeypatch):
