@@ -4,9 +4,10 @@ Every configuration (benchmarks.runners.CONFIGS: optimum-intel out of the box, t
 notebook's INT8 + TAESD, the FastSD CPU way, openvino.genai, diffusers on PyTorch, and
 turbo-studio's own serving path in each of its configurations) runs in its own child process,
 one after another, on the same exported folders (benchmarks.folders): load, one warm-up per
-workload, then --repeats timed runs, on a worker thread as the app runs them. --rounds 2 runs the whole sequence twice, alternating the
-configurations. Each turbo-studio configuration first starts with an empty compiled-model
-cache, and at the end starts once more from the cache.
+workload, then --repeats timed runs, on a worker thread as the app runs them. --rounds 2 runs
+the whole sequence twice, alternating the configurations. Each turbo-studio configuration
+first starts with an empty compiled-model cache, and at the end starts once more from the
+cache.
 
 Reports the median end-to-end and per-stage latencies, peak RSS and anonymous memory, the
 RSS after the first image, cold start (load, and load +

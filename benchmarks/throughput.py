@@ -17,6 +17,7 @@ figures meaningless, code paths real, into throughput-<machine>-quick.*)."""
 import argparse
 import json
 import os
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
                "cpu_count": os.cpu_count(), "model": model, "variant": variant,
                "clients": args.clients, "seconds": args.seconds, "models_dir": str(models_dir)}
     args.results.mkdir(parents=True, exist_ok=True)
-    log = args.results / f"throughput-{name}.log"
+    log = Path(tempfile.mkdtemp(prefix="turbo-throughput-")) / "app.log"  # not a result
     port = app_process.free_port()
     process = app_process.start(log, "--models-dir", str(models_dir), "--port", str(port))
     url = f"http://127.0.0.1:{port}/"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from pipelines import catalogue, pngmeta, settings
 from pipelines.errors import UserError
-from pipelines.threads import on_a_worker_thread
 from pipelines.requests import (Image2Image, Inpaint, InvalidRequest, Text2Image, load_image,
                                 load_mask, seeds, single, validate)
+from pipelines.threads import on_a_worker_thread
 
 USAGE_ERROR = 2
 

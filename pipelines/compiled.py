@@ -181,6 +181,8 @@ class _OnFirstUse:
         self._parts, self._key = parts, key
 
     def __getattr__(self, name: str):
+        if name.startswith("__"):  # copy, pickle and repr probing: no reason to compile
+            raise AttributeError(name)
         return getattr(self._parts.compile_deferred(self._key), name)
 
     def __call__(self, *args, **kwargs):
