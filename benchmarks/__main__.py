@@ -71,10 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                 runs[config.key][0]["cached_cold_start_seconds"] = (
                     cached["load_seconds"] + cached["first_call_seconds"])
     results = _summarise(configs, workloads, runs, peaks, kernels, folders, args)
-    args.results.mkdir(parents=True, exist_ok=True)
     base = args.results / name
-    base.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    base.with_suffix(".md").write_text(report.markdown(results))
+    report.write(base, results, report.markdown(results))
     report.chart(results, base.with_suffix(".png"))
     print(report.markdown(results))
     print(f"wrote {base}.json, .md and .png")

@@ -153,7 +153,7 @@ def floor_seconds(flops: dict[str, float], peaks: dict[str, float], unet_calls: 
 
 
 def main() -> int:
-    from benchmarks import machine
+    from benchmarks import machine, report
 
     peaks, kernels = {}, {}
     for precision in ("bf16", "int8"):
@@ -167,11 +167,8 @@ def main() -> int:
               "peak_kernels": kernels, "stage_tflops": flops,
               "floor_seconds": {k: {s: round(v, 3) for s, v in f.items()}
                                 for k, f in floors.items()}}
-    RESULTS.mkdir(exist_ok=True)
-    base = RESULTS / f"floor-{machine.name()}"
-    base.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     text = _markdown(result)
-    base.with_suffix(".md").write_text(text)
+    report.write(RESULTS / f"floor-{machine.name()}", result, text)
     print(text)
     return 0
 

@@ -1,5 +1,6 @@
 """Ratios, targets, the Markdown table and the PNG chart of one benchmark run."""
 
+import json
 from pathlib import Path
 
 STAGE_ORDER = ["text encoders", "VAE encoder", "UNet", "decoder", "total"]
@@ -71,6 +72,13 @@ def _targets(summary: dict) -> dict:
         targets["second cold start ≤ 0.5× the first"] = check(
             entry["cached_cold_start_seconds"] / entry["cold_start_seconds"][0], 0.5)
     return targets
+
+
+def write(base: Path, summary: dict, text: str) -> None:
+    """<base>.json (the summary) and <base>.md (its Markdown `text`), creating the folder."""
+    base.parent.mkdir(parents=True, exist_ok=True)
+    base.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
+    base.with_suffix(".md").write_text(text)
 
 
 def check(value: float, limit: float, unit: str = "×", at_most: bool = True) -> dict:

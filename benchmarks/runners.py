@@ -303,8 +303,9 @@ def _turbo(config: Config, folders: Folders):
         return per_image({stage: sum(r.timings.get(stage, 0.0) for r in results)
                           for stage in stages}, workload.images)
     run.from_cache = loaded.from_cache  # whether this start compiled from the cache
-    run.load_per_part = loaded.parts.compile_seconds  # read when the child is done: a part
-    return run                                        # compiled on first use is in it too
+    # Read when the child is done, so a part compiled on first use is in it too.
+    run.load_per_part = loaded.parts.compile_seconds
+    return run
 
 
 def cache_dir(config: Config, folders: Folders) -> Path:

@@ -21,7 +21,6 @@ times it). Writes benchmarks/results/scale-<machine>.json, .md and .png; --quick
 tiny stand-in (figures meaningless, code paths real) into scale-<machine>-quick.*."""
 
 import argparse
-import json
 import os
 import statistics
 import threading
@@ -30,7 +29,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks import machine
+from benchmarks import machine, report
 from benchmarks.report import check, targets_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -191,10 +190,8 @@ def chart(summary: dict, path: Path) -> None:
 
 def write(summary: dict, folder: Path) -> Path:
     """scale-<machine>.json, .md and .png in `folder`; returns the path without suffix."""
-    folder.mkdir(parents=True, exist_ok=True)
     base = folder / f"scale-{summary['machine']}"
-    base.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
-    base.with_suffix(".md").write_text(markdown(summary))
+    report.write(base, summary, markdown(summary))
     chart(summary, base.with_suffix(".png"))
     return base
 
@@ -300,13 +297,18 @@ def _parser() -> argparse.ArgumentParser:
                         help="timed W1 requests per replica count (after the warm-up)")
     parser.add_argument("--hop-repeats", type=int, default=5,
                         help="W1 requests one at a time each way for the Ray hop")
+    add_model_flags(parser)
+    return parser
+
+
+def add_model_flags(parser: argparse.ArgumentParser) -> None:
+    """--models-dir, --model, --variant (read by model_choice) and --results."""
     parser.add_argument("--models-dir", type=Path,
                         help="default: the benchmark stand-ins (tiny ones with --quick), "
                              "built where missing")
     parser.add_argument("--model", help="default: tiny with --quick, else sdxl-turbo")
     parser.add_argument("--variant", help="default: fp16 with --quick, else int8")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder to write to")
-    return parser
 
 
 def model_choice(args) -> tuple[Path, str, str]:

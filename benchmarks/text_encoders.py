@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import folders as folders_module, machine
+from benchmarks import folders as folders_module, machine, report
 from benchmarks.int8_unet import RESULTS, memory_now, run_measured
 from pipelines.layout import link_view
 
@@ -58,10 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         "text_encoders_disk_mb": {side: _disk_mb(folders, side) for side in SIDES},
         "sides": sides,
     }
-    args.results.mkdir(parents=True, exist_ok=True)
     base = args.results / f"text_encoders-{machine.name()}{'-quick' if args.quick else ''}"
-    base.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    base.with_suffix(".md").write_text(markdown(results))
+    report.write(base, results, markdown(results))
     print(markdown(results))
     print(f"wrote {base}.json and .md")
     return 0

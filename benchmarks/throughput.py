@@ -15,7 +15,6 @@ Writes benchmarks/results/throughput-<machine>.json and .md (--quick: the tiny s
 figures meaningless, code paths real, into throughput-<machine>-quick.*)."""
 
 import argparse
-import json
 import os
 import tempfile
 import threading
@@ -23,9 +22,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks import app_process, machine
+from benchmarks import app_process, machine, report
 from benchmarks.report import check, targets_table
-from benchmarks.scale import PROMPT, RESULTS, W1, model_choice, rate_summary
+from benchmarks.scale import PROMPT, W1, add_model_flags, model_choice, rate_summary
 
 START_SECONDS = 600  # the app's start, before any model is loaded: seconds here
 LOCK_TARGET = 0.95
@@ -39,7 +38,6 @@ def main(argv: list[str] | None = None) -> int:
                "machine": name, "quick": args.quick, "cpu": machine.cpu(),
                "cpu_count": os.cpu_count(), "model": model, "variant": variant,
                "clients": args.clients, "seconds": args.seconds, "models_dir": str(models_dir)}
-    args.results.mkdir(parents=True, exist_ok=True)
     log = Path(tempfile.mkdtemp(prefix="turbo-throughput-")) / "app.log"  # not a result
     port = app_process.free_port()
     process = app_process.start(log, "--models-dir", str(models_dir), "--port", str(port))
@@ -52,8 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         app_process.stop(process)
     summary["targets"] = targets(summary)
     base = args.results / f"throughput-{name}"
-    base.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
-    base.with_suffix(".md").write_text(markdown(summary))
+    report.write(base, summary, markdown(summary))
     print(markdown(summary))
     print(f"wrote {base}.json and .md (the app's log: {log})")
     return 0
@@ -65,12 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="the tiny stand-in")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
     parser.add_argument("--seconds", type=float, default=120, help="length of each phase")
-    parser.add_argument("--models-dir", type=Path,
-                        help="default: the benchmark stand-ins (tiny ones with --quick), "
-                             "built where missing")
-    parser.add_argument("--model", help="default: tiny with --quick, else sdxl-turbo")
-    parser.add_argument("--variant", help="default: fp16 with --quick, else int8")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="folder to write to")
+    add_model_flags(parser)
     return parser
 
 
