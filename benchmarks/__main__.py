@@ -193,7 +193,7 @@ def _summarise(configs, workloads, runs, peaks, kernels, folders, args) -> dict:
                 key: {stage: round(s, 3)
                       for stage, s in _floor(config, WORKLOADS[key], flops, peaks).items()}
                 for key in ran
-                if WORKLOADS[key].size == 512 and not WORKLOADS[key].cached_embeddings}
+                if WORKLOADS[key].size == 512}
         summary["configs"][config.key] = entry
     report.add_ratios(summary)
     return summary

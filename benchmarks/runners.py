@@ -4,6 +4,7 @@ A runner is made by `load(config, folders)` and called as `runner(workload)` →
 stage ("text encoders", "UNet", "VAE encoder", "decoder") and "total". One configuration runs
 in one child process (benchmarks.__main__), so each starts cold and its peak memory is its own."""
 
+from collections import defaultdict
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +27,6 @@ class Workload:
     steps: int
     strength: float | None = None  # image-to-image when set
     size: int = 512
-    # Keep the prompt's embeddings between runs, as while live frames flow with one prompt;
-    # otherwise turbo-studio encodes the prompt every time, as the peers do.
-    cached_embeddings: bool = False
     # A turbo-studio feature that needs the Tiny Autoencoder (both ways): configurations
     # without it, and the peers, are reported as "–".
     live: bool = False
@@ -43,9 +41,8 @@ class Workload:
 
 def _live_frame(key: str, size: int) -> Workload:
     """A Live tab frame: image-to-image at strength 0.5 and 2 steps, so one UNet step."""
-    return Workload(key, f"live frame {size}² (image-to-image, 1 UNet step, TAESD both ways, "
-                         f"prompt embeddings cached)", steps=2, strength=0.5, size=size,
-                    cached_embeddings=True, live=True, unit="fps")
+    return Workload(key, f"live frame {size}² (image-to-image, 1 UNet step, TAESD both ways)",
+                    steps=2, strength=0.5, size=size, live=True, unit="fps")
 
 
 WORKLOADS = {w.key: w for w in (
@@ -141,12 +138,47 @@ def _timed(call) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
+# OpenVINO submodels of an optimum-intel SDXL pipeline, and the stage each one's time counts to.
+STAGES = {
+    "text_encoder": "text encoders",
+    "text_encoder_2": "text encoders",
+    "vae_encoder": "VAE encoder",
+    "unet": "UNet",
+    "vae_decoder": "decoder",
+}
+class StageClock:
+    """Adds up the time spent in each submodel of a pipeline during one call.
+
+    Written by hand: optimum-intel has no per-submodel timing hook. It wraps each part's forward
+    on the instance (OVPipelinePart.__call__ looks it up there). One clock per loaded model,
+    used only under that model's lock."""
+
+    def __init__(self):
+        self.seconds = defaultdict(float)
+
+    def instrument(self, pipeline) -> None:
+        for name, stage in STAGES.items():
+            part = getattr(pipeline, name, None)
+            if part is not None:
+                part.forward = self._timed(part.forward, stage)
+
+    def _timed(self, forward, stage):
+        def timed_forward(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return forward(*args, **kwargs)
+            finally:
+                self.seconds[stage] += time.perf_counter() - start
+        return timed_forward
+
+    def reset(self) -> None:
+        self.seconds.clear()
+
+
 def _optimum(config: Config, folders: Folders):
     """optimum-intel's own pipelines, as their users write them: from_pretrained on the folder;
     the image-to-image class is loaded when first needed (a second copy, as users do)."""
     from optimum.intel import OVStableDiffusionXLImg2ImgPipeline, OVStableDiffusionXLPipeline
-
-    from pipelines.generate import StageClock
 
     folder = str(folders.variant(config.variant))
     pipes, clock = {}, StageClock()
@@ -256,7 +288,7 @@ def _torch(config: Config, folders: Folders):
 
 
 def _instrument_torch(pipe, seconds: dict) -> None:
-    """Add up the time in each torch module, as pipelines.generate.StageClock does for OpenVINO
+    """Add up the time in each torch module, as StageClock does for OpenVINO
     parts. Written by hand: diffusers has no per-module timing hook."""
     targets = [(pipe.text_encoder, "forward", "text encoders"),
                (pipe.text_encoder_2, "forward", "text encoders"),
@@ -293,11 +325,6 @@ def _turbo(config: Config, folders: Folders):
                                   width=workload.size, height=workload.size, **common)
         else:
             request = Text2Image(width=workload.size, height=workload.size, **common)
-        # The peers encode the prompt on every call; so do we here, or the cached embeddings
-        # (an unchanged prompt skips the text encoders) would flatter us. Live frames keep
-        # them: there the prompt stays while frames flow (the warm-up encoded it).
-        if not workload.cached_embeddings:
-            loaded.embeddings.clear()
         results = generate.run_all(loaded, validate(request))  # a batch as the app runs it
         stages = {stage for result in results for stage in result.timings}
         return per_image({stage: sum(r.timings.get(stage, 0.0) for r in results)

@@ -4,7 +4,7 @@ floating point. optimum-intel applies NNCF's compress_weights to each submodel."
 
 from pathlib import Path
 
-from pipelines.compiled import from_exported
+from export.convert import from_exported
 
 
 def compress_weights(fp16: Path, out: Path) -> dict:

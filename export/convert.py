@@ -45,3 +45,19 @@ def export_pipeline(source: str | Path, out: Path, weight_format: str = "fp16") 
         convert_tokenizer=True,  # openvino_tokenizer.xml lets openvino.genai load the folder too
     )
     return out
+
+
+def from_exported(pipeline_class, folder: Path, **options):
+    """`pipeline_class.from_pretrained` on an exported local folder, without the Hub look-up
+    optimum-intel 2.2.0 makes first. OVBaseModel.from_pretrained checks whether the folder is
+    OpenVINO IR already; offline (HF_HUB_OFFLINE, as offline starts and the tests run) it treats
+    the folder's path as a Hub repo id and reads '<HF cache>/models----<path>/refs/main', so every
+    load printed "Could not infer whether the model was already converted" and an [Errno 2]
+    line. No flag avoids it (local_files_only is what takes that branch; export=False is
+    already passed). We know the answer, so call the loader that check hands over to
+    (optimum's OptimizedModel.from_pretrained) with export=False ourselves: nothing else in
+    that check applies to a local IR folder."""
+    from optimum.intel.openvino.modeling_base import OVBaseModel
+
+    return super(OVBaseModel, pipeline_class).from_pretrained(  # wants a str, not a Path
+        str(folder), export=False, local_files_only=True, **options)

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from export import split
 from pipelines import catalogue
 from pipelines.catalogue import ModelSpec
-from pipelines.compiled import from_exported
+from export.convert import from_exported
 from pipelines.errors import InvalidRequest
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"

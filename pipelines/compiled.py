@@ -1,24 +1,38 @@
-"""Compiling one model's OpenVINO parts: the inference precision hint, the compiled-model cache,
-and static shapes (reshape to the request's batch and size, recompile only when that changes).
+"""One model's parts as openvino.genai components, compiled with one config (the inference
+precision hint, the compiled-model cache, threads), and the pipelines built on them.
 
-The registry builds every pipeline of a model on these compiled parts (optimum-intel's
-compile_only), so one copy of each part serves text-to-image and image-to-image with either
-decoder, before and after a reshape."""
+openvino.genai serves the optimum-intel folders without torch: its pipelines for text-to-image,
+image-to-image and inpainting are built here from one set of compiled components (text encoders,
+UNet, each decoder's VAE), so every task and decoder shares one copy of the UNet in memory. With
+static shapes the size-dependent parts are reshaped to the request's size and compiled again
+only when that size changes."""
 
 import gc
 import json
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import openvino as ov
+import openvino_genai as genai
 
 from pipelines.errors import InvalidSetting
 from pipelines.layout import VAE_HALVES
 from pipelines.settings import PRECISIONS
 
-# Parts whose input shapes depend on the image size. The text encoders always read 77 tokens.
-RESHAPEABLE = ("unet", *VAE_HALVES)
+TOKENS = 77  # CLIP's prompt length, the text encoders' and UNet's sequence length
+# The catalogue's scheduler names (diffusers' classes, which the exported folders name too)
+# and the openvino.genai scheduler that runs each.
+SCHEDULERS = {
+    "EulerAncestralDiscreteScheduler": genai.Scheduler.Type.EULER_ANCESTRAL_DISCRETE,
+    "EulerDiscreteScheduler": genai.Scheduler.Type.EULER_DISCRETE,
+    "LCMScheduler": genai.Scheduler.Type.LCM,
+    "DDIMScheduler": genai.Scheduler.Type.DDIM,
+    "PNDMScheduler": genai.Scheduler.Type.PNDM,
+    "LMSDiscreteScheduler": genai.Scheduler.Type.LMS_DISCRETE,
+}
 
 
 def precision_hint(precision: str, device: str, core: ov.Core) -> str | None:
@@ -41,6 +55,29 @@ def precision_of(compiled: ov.CompiledModel) -> str:
     return compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
 
 
+def precision_for(device: str, config: dict) -> str:
+    """The precision a model compiled with `config` runs in on `device`. openvino.genai keeps its
+    compiled models to itself, so this compiles a one-operation model with the same config
+    (without the cache) and reads the precision back from it."""
+    x = ov.opset13.parameter([1, 8], ov.Type.f32)
+    probe = ov.Model([ov.opset13.relu(x)], [x], "precision-probe")
+    options = {key: value for key, value in config.items() if key != "CACHE_DIR"}
+    return precision_of(ov.Core().compile_model(probe, device, options))
+
+
+def scheduler(name: str, folder_config: Path, options: dict) -> genai.Scheduler:
+    """The catalogue's scheduler, configured from the exported folder's scheduler config with
+    the catalogue's overrides (e.g. SDXL-Turbo's trailing timesteps): the catalogue decides."""
+    if name not in SCHEDULERS:
+        raise InvalidSetting(f"Scheduler {name!r} is not one openvino.genai runs; use one of "
+                             f"{', '.join(SCHEDULERS)}.")
+    config = {**json.loads(folder_config.read_text()), **options, "_class_name": name}
+    with tempfile.TemporaryDirectory(prefix="turbo-scheduler-") as tmp:  # read at construction
+        path = Path(tmp) / "scheduler_config.json"
+        path.write_text(json.dumps(config))
+        return genai.Scheduler.from_config(path, SCHEDULERS[name])
+
+
 @dataclass(frozen=True)
 class Shape:
     batch: int  # of the UNet: 2 with classifier-free guidance, else 1
@@ -49,70 +86,75 @@ class Shape:
 
 
 class CompiledParts:
-    """Every OpenVINO part of one loaded model, compiled with one config.
+    """The compiled components of one model and the pipelines on them.
 
-    `files` maps a key to an IR file: the model's parts by their optimum-intel names, and
-    "fast/vae_decoder", "fast/vae_encoder" for a Tiny Autoencoder. With static shapes the
-    size-dependent parts keep their ov.Model (weights memory-mapped) to be reshaped."""
+    `compiled` maps a key to a compiled component: "unet", "text_encoder", "text_encoder_2",
+    "vae" (the model's own VAE, both halves) and "fast/vae" (its Tiny Autoencoder's)."""
 
-    def __init__(self, files: dict[str, Path], device: str, config: dict,
-                 static_shape: Shape | None = None, deferred: tuple[str, ...] = ()):
-        """static_shape: the shape to compile static shapes for first; None compiles dynamic
-        shapes, once. deferred: keys of dynamic parts to compile only when first used (the
-        full VAE where TAESD decodes by default)."""
-        self.core = ov.Core()
-        self.device, self.config = device, config
+    def __init__(self, folder: Path, autoencoder: Path | None, device: str, config: dict,
+                 scheduler: genai.Scheduler, static_shape: Shape | None = None):
+        """autoencoder: the TAESD folder, or None. Where it is given, the full VAE is compiled
+        only when a request first asks for it (it is read now, so a damaged file is still
+        found at load). static_shape: the shape to compile static shapes for first; None
+        compiles dynamic shapes, once."""
+        self.folder, self.autoencoder = folder, autoencoder
+        self.device, self.config, self.scheduler = device, config, scheduler
         self.shape: Shape | None = None  # None: dynamic shapes
         self.recompiles = 0  # reshapes after the first compile, for tests and the benchmark
         self.compile_seconds: dict[str, float] = {}  # per key, the last compile (or cache load)
-        self._pipelines: list[tuple[object, bool]] = []  # (pipeline, fast decoder) to keep in sync
-        self._files = files
-        self._models = {key: self.core.read_model(path) for key, path in files.items()
-                        if static_shape and _part(key) in RESHAPEABLE}
-        self._deferred = {key for key in deferred if key not in self._models}
-        for key in self._deferred:  # read now (cheap: weights memory-mapped, not compiled), so
-            self.core.read_model(files[key])  # a damaged file is found at load, not mid-request
-        self.compiled = {}
-        # One after another, not at once (3 s sooner of 25 s): OpenVINO sets the process's
-        # locale to "C" around each compile-cache read or write and restores it, so two at once
-        # can leave it "C" (../shared/API-NOTES.md), and Python's text files then read ASCII.
-        for key in files:
-            if key not in self._models and key not in self._deferred:
-                self._compile_file(key)
-        self._scale = _vae_scale_factor(files["vae_decoder"].parent / "config.json")
+        self.compiled: dict[str, object] = {}
+        self._pipelines: dict[tuple[str, bool], object] = {}
+        self._preview: ov.CompiledModel | None = None  # TAESD's decoder, for previews
+        # One part at a time, not at once: OpenVINO sets the process's locale to "C" around
+        # each compile-cache read or write and restores it, so two at once can leave it "C"
+        # (../shared/API-NOTES.md), and Python's text files then read ASCII.
+        self._compile("text_encoder", genai.CLIPTextModel, folder / "text_encoder")
+        self._compile("text_encoder_2", genai.CLIPTextModelWithProjection,
+                      folder / "text_encoder_2")
+        if autoencoder is None:
+            self._compile_vae("vae", folder)
+        else:
+            for half in VAE_HALVES:
+                ov.Core().read_model(folder / half / "openvino_model.xml")
         if static_shape:
             self._compile_static(static_shape)
-
-    def _compile_file(self, key: str) -> ov.CompiledModel:
-        # Dynamic parts compile from their file: OpenVINO then keys the cache on the file (not a
-        # hash of every weight) and memory-maps the cached blob.
-        start = time.perf_counter()
-        self.compiled[key] = self.core.compile_model(self._files[key], self.device, self.config)
-        self.compile_seconds[key] = time.perf_counter() - start
-        return self.compiled[key]
-
-    def compile_deferred(self, key: str) -> ov.CompiledModel:
-        """A deferred part, compiled now if it is not yet; every pipeline then holds it."""
-        if key not in self.compiled:
-            self._compile_file(key)
-            self._sync()
-        return self.compiled[key]
+        else:
+            self._compile("unet", genai.UNet2DConditionModel, folder / "unet")
+            if autoencoder is not None:
+                self._compile_vae("fast/vae", autoencoder)
 
     @property
     def static(self) -> bool:
         return self.shape is not None
 
-    def parts(self, fast_decoder: bool) -> dict[str, ov.CompiledModel]:
-        """Compiled parts by optimum-intel name, with the Tiny Autoencoder's VAE halves if asked;
-        a deferred part not compiled yet as a stand-in that compiles it when first used."""
-        keys = [*self.compiled, *(key for key in self._deferred if key not in self.compiled)]
-        return {_part(key): self.compiled[key] if key in self.compiled else _OnFirstUse(self, key)
-                for key in keys
-                if key.startswith("fast/") == fast_decoder or _part(key) not in VAE_HALVES}
+    def pipeline(self, task: str, fast_decoder: bool):
+        """The openvino.genai pipeline for a task ("text2image", "image2image", "inpaint") with
+        the Tiny Autoencoder or the full VAE, built on the shared components on first use (the
+        full VAE is compiled then, where it was left for later)."""
+        key = (task, fast_decoder)
+        if key not in self._pipelines:
+            inpaint = self._pipelines.get(("inpaint", fast_decoder))
+            if inpaint is None:
+                inpaint = genai.InpaintingPipeline.stable_diffusion_xl(
+                    self.scheduler, self.compiled["text_encoder"],
+                    self.compiled["text_encoder_2"], self.compiled["unet"],
+                    self._vae(fast_decoder))
+                self._pipelines["inpaint", fast_decoder] = inpaint
+            if task == "text2image":
+                self._pipelines[key] = genai.Text2ImagePipeline(inpaint)
+            elif task == "image2image":
+                self._pipelines[key] = genai.Image2ImagePipeline(inpaint)
+        return self._pipelines[key]
 
-    def attach(self, pipeline, fast_decoder: bool) -> None:
-        """Keep this pipeline's parts in step with every later reshape."""
-        self._pipelines.append((pipeline, fast_decoder))
+    def preview(self, latent: ov.Tensor) -> np.ndarray:
+        """A latent decoded by the Tiny Autoencoder, as an RGB uint8 array, on a decoder of its
+        own: openvino.genai calls back from another thread while the pipelines run, and an
+        infer request is not thread-safe. Compiled on first use (TAESD is small)."""
+        if self._preview is None:
+            path = self.autoencoder / "vae_decoder" / "openvino_model.xml"
+            self._preview = ov.Core().compile_model(path, self.device, self.config)
+        sample = next(iter(self._preview({0: latent}).values()))[0]  # [3, H, W] in [-1, 1]
+        return (np.clip(sample.transpose(1, 2, 0) / 2 + 0.5, 0, 1) * 255).round().astype(np.uint8)
 
     def fit(self, shape: Shape) -> bool:
         """With static shapes: reshape and recompile for this request's shape if it differs from
@@ -123,95 +165,52 @@ class CompiledParts:
         self.recompiles += 1
         return True
 
+    def _vae(self, fast_decoder: bool):
+        key = "fast/vae" if fast_decoder else "vae"
+        if key not in self.compiled:
+            self._compile_vae(key, self.autoencoder if fast_decoder else self.folder)
+        return self.compiled[key]
+
+    def _compile(self, key: str, component, path: Path, reshape=None) -> None:
+        start = time.perf_counter()
+        if reshape is None:
+            self.compiled[key] = component(path, self.device, **self.config)
+        else:  # static shapes: read, reshape, then compile
+            model = component(path)
+            reshape(model)
+            model.compile(self.device, **self.config)
+            self.compiled[key] = model
+        self.compile_seconds[key] = time.perf_counter() - start
+
+    def _compile_vae(self, key: str, folder: Path) -> None:
+        halves = [folder / half for half in VAE_HALVES[::-1]]  # encoder, decoder
+        shape = self.shape
+        start = time.perf_counter()
+        if shape is None:
+            self.compiled[key] = genai.AutoencoderKL(*halves, self.device, **self.config)
+        else:
+            vae = genai.AutoencoderKL(*halves)
+            vae.reshape(1, shape.height, shape.width)
+            vae.compile(self.device, **self.config)
+            self.compiled[key] = vae
+        self.compile_seconds[key] = time.perf_counter() - start
+
     def _compile_static(self, shape: Shape) -> None:
-        # Free the old compiled parts first: a full-size UNet's two copies would not both fit.
-        for key in self._models:
+        # Free the old components and pipelines first: a full-size UNet's two copies would not
+        # both fit. The full VAE is compiled again only if it was in use.
+        vaes = [key for key in ("vae", "fast/vae") if key in self.compiled]
+        if self.autoencoder is not None and "fast/vae" not in vaes:
+            vaes.append("fast/vae")
+        self._pipelines.clear()
+        for key in ("unet", *vaes):
             self.compiled.pop(key, None)
-        self._sync()
         gc.collect()
-        for key, model in self._models.items():
-            start = time.perf_counter()
-            model.reshape(self._input_shapes(_part(key), model, shape))
-            self.compiled[key] = self.core.compile_model(model, self.device, self.config)
-            self.compile_seconds[key] = time.perf_counter() - start
         self.shape = shape
-        self._sync()
-
-    def _input_shapes(self, part: str, model: ov.Model, shape: Shape) -> dict:
-        """Written by hand rather than optimum-intel's pipeline.reshape(), which doubles the UNet
-        batch whenever the UNet has no timestep_cond input (it assumes guidance > 1): SDXL-Turbo
-        runs at guidance 0 with a batch of 1, and that reshape would make every call fail."""
-        latent = [shape.height // self._scale, shape.width // self._scale]
-        pixels = [shape.height, shape.width]
-        shapes = {}
-        for port in model.inputs:
-            dims = port.get_partial_shape()
-            name = port.get_any_name()
-            if part == "vae_decoder":
-                shapes[port] = [1, dims[1], *latent]
-            elif part == "vae_encoder":
-                shapes[port] = [1, dims[1], *pixels]
-            elif name == "sample":
-                shapes[port] = [shape.batch, dims[1], *latent]
-            elif name == "timestep":
-                shapes[port] = dims if dims.rank.get_length() == 0 else [1]  # one timestep per call
-            else:  # encoder_hidden_states, text_embeds, time_ids, timestep_cond: batch first
-                dims[0] = shape.batch
-                shapes[port] = dims
-        return shapes
-
-    def _sync(self) -> None:
-        """Point every attached pipeline's parts at the current compiled models (None while
-        recompiling). With compile_only, optimum-intel calls part.request, which is part.model."""
-        for pipeline, fast_decoder in self._pipelines:
-            parts = self.parts(fast_decoder)
-            for name in RESHAPEABLE:
-                part = getattr(pipeline, name, None)
-                if part is not None:
-                    part.model = part.request = parts.get(name)
-
-
-class _OnFirstUse:
-    """Holds a deferred part's place in a pipeline: the first call or attribute read (optimum-
-    intel reads the VAE decoder's input shapes before each run) compiles the part, and every
-    pipeline then holds the compiled model itself. By hand: optimum-intel compiles lazily only
-    models it has read itself, not the shared compiled parts (compile_only) the registry gives."""
-
-    def __init__(self, parts: CompiledParts, key: str):
-        self._parts, self._key = parts, key
-
-    def __getattr__(self, name: str):
-        if name.startswith("__"):  # copy, pickle and repr probing: no reason to compile
-            raise AttributeError(name)
-        return getattr(self._parts.compile_deferred(self._key), name)
-
-    def __call__(self, *args, **kwargs):
-        return self._parts.compile_deferred(self._key)(*args, **kwargs)
-
-
-def _part(key: str) -> str:
-    return key.removeprefix("fast/")
-
-
-def _vae_scale_factor(config: Path) -> int:
-    """Pixels per latent, as diffusers computes it from the VAE's blocks (8 for SDXL)."""
-    return 2 ** (len(json.loads(config.read_text())["block_out_channels"]) - 1)
-
-
-def from_exported(pipeline_class, folder: Path, **options):
-    """`pipeline_class.from_pretrained` on an exported local folder, without the Hub look-up
-    optimum-intel 2.2.0 makes first. OVBaseModel.from_pretrained checks whether the folder is
-    OpenVINO IR already; offline (HF_HUB_OFFLINE, as offline starts and the tests run) it treats
-    the folder's path as a Hub repo id and reads '<HF cache>/models----<path>/refs/main', so every
-    load printed "Could not infer whether the model was already converted" and an [Errno 2]
-    line. No flag avoids it (local_files_only is what takes that branch; export=False is
-    already passed). We know the answer, so call the loader that check hands over to
-    (optimum's OptimizedModel.from_pretrained) with export=False ourselves: nothing else in
-    that check applies to a local IR folder."""
-    from optimum.intel.openvino.modeling_base import OVBaseModel
-
-    return super(OVBaseModel, pipeline_class).from_pretrained(  # wants a str, not a Path
-        str(folder), export=False, local_files_only=True, **options)
+        self._compile("unet", genai.UNet2DConditionModel, self.folder / "unet",
+                      reshape=lambda unet: unet.reshape(shape.batch, shape.height, shape.width,
+                                                        TOKENS))
+        for key in vaes:
+            self._compile_vae(key, self.autoencoder if key == "fast/vae" else self.folder)
 
 
 def cache_blobs(cache_dir: Path | None) -> dict[str, int]:

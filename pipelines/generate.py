@@ -1,25 +1,21 @@
 """Run one validated request on a loaded pipeline: per-request seeded generator, progress per step,
 time per stage, and the warnings a user should see."""
 
+import contextvars
+import functools
 import threading
 import time
-from collections import defaultdict
+from pathlib import Path
 from typing import Callable
 
-import torch
+import numpy as np
+import openvino as ov
+import openvino_genai as genai
 from PIL import Image
 
 from pipelines import catalogue
 from pipelines.requests import Image2Image, Inpaint, Result, Text2Image, seeds, single
 
-# OpenVINO submodels of an optimum-intel SDXL pipeline, and the stage each one's time counts to.
-STAGES = {
-    "text_encoder": "text encoders",
-    "text_encoder_2": "text encoders",
-    "vae_encoder": "VAE encoder",
-    "unet": "UNet",
-    "vae_decoder": "decoder",
-}
 CLIP_TOKENS = 77
 
 OnStep = Callable[[int, int], None]  # (steps done, steps in all)
@@ -34,68 +30,69 @@ class Stopped(Exception):
         self.done, self.total = done, total
 
 
-class StageClock:
-    """Adds up the time spent in each submodel of a pipeline during one call.
-
-    Written by hand: optimum-intel has no per-submodel timing hook. It wraps each part's forward
-    on the instance (OVPipelinePart.__call__ looks it up there). One clock per loaded model,
-    used only under that model's lock."""
-
-    def __init__(self):
-        self.seconds = defaultdict(float)
-
-    def instrument(self, pipeline) -> None:
-        for name, stage in STAGES.items():
-            part = getattr(pipeline, name, None)
-            if part is not None:
-                part.forward = self._timed(part.forward, stage)
-
-    def _timed(self, forward, stage):
-        def timed_forward(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return forward(*args, **kwargs)
-            finally:
-                self.seconds[stage] += time.perf_counter() - start
-        return timed_forward
-
-    def reset(self) -> None:
-        self.seconds.clear()
-
-
-def truncation_warning(tokenizer, prompt: str) -> str | None:
-    """CLIP reads 77 tokens (with start and end); the pipeline drops the rest silently."""
-    encoded = tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)
-    room = CLIP_TOKENS - 2
-    if len(encoded.input_ids) <= room:
+def truncation_warning(folder: Path, prompt: str) -> str | None:
+    """CLIP reads 77 tokens (with start and end); the pipeline drops the rest silently. Counted
+    with the exported tokenizer.json (the `tokenizers` library, no torch), whose offsets quote
+    the user's own text; a folder without one gets no warning."""
+    tokenizer = _tokenizer(folder / "tokenizer" / "tokenizer.json")
+    if tokenizer is None:
         return None
-    dropped = prompt[encoded.offset_mapping[room][0]:].strip()  # the user's own text, verbatim
-    return (f"The prompt is {len(encoded.input_ids) + 2} CLIP tokens; the model reads only "
+    encoded = tokenizer.encode(prompt, add_special_tokens=False)
+    room = CLIP_TOKENS - 2
+    if len(encoded.ids) <= room:
+        return None
+    dropped = prompt[encoded.offsets[room][0]:].strip()  # the user's own text, verbatim
+    return (f"The prompt is {len(encoded.ids) + 2} CLIP tokens; the model reads only "
             f"{CLIP_TOKENS}, so this end is ignored: “{dropped}”")
 
 
+@functools.lru_cache(maxsize=8)
+def _tokenizer(path: Path):
+    if not path.is_file():
+        return None
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(path))
+
+
+def _image(tensor: ov.Tensor) -> Image.Image:
+    """openvino.genai's image (uint8, [1, H, W, 3]) as a PIL image."""
+    return Image.fromarray(np.array(tensor.data[0]))
+
+
+def _tensor(image: Image.Image) -> ov.Tensor:
+    """A PIL image as openvino.genai takes one: uint8, [1, H, W, 3]."""
+    return ov.Tensor(np.ascontiguousarray(np.asarray(image.convert("RGB"))[None]))
+
+
 def previewer(loaded) -> Callable | None:
-    """Latents → a quick intermediate image, through the model's compiled TAESD decoder; None
-    where it is not exported (the full VAE would cost as much as a step: no previews then)."""
+    """Latents → a quick intermediate image, through the model's own compiled TAESD decoder
+    (CompiledParts.preview); None where it is not exported (the full VAE would cost as much as
+    a step: no previews then)."""
     if not loaded.has_fast_decoder:
         return None
-    fast = loaded.pipelines["text2image", True]
+    return lambda latent: Image.fromarray(loaded.parts.preview(latent))
 
-    def preview(latents: torch.Tensor) -> Image.Image:
-        # The compiled request itself, not the pipeline part, so the decoder stage's time
-        # stays the final decode's; previews are timed apart.
-        latents = latents / fast.vae.config.scaling_factor  # 1.0 for TAESD, as the pipeline does
-        decoded = fast.vae_decoder.request({"latent_sample": latents.numpy()})
-        sample = torch.from_numpy(next(iter(decoded.values())))
-        return fast.image_processor.postprocess(sample, output_type="pil")[0]
-    return preview
+
+def timings(metrics) -> dict[str, float]:
+    """Seconds per stage of the last run, from openvino.genai's own metrics (milliseconds; the
+    UNet's raw per-step durations in microseconds)."""
+    stages = {
+        "text encoders": sum(metrics.get_text_encoder_infer_duration().values()) / 1e3,
+        "VAE encoder": metrics.get_vae_encoder_infer_duration() / 1e3,
+        "UNet": sum(metrics.raw_metrics.unet_inference_durations) / 1e6,
+        "decoder": metrics.get_vae_decoder_infer_duration() / 1e3,
+    }
+    return {stage: seconds for stage, seconds in stages.items() if seconds > 0}
 
 
 def run(loaded, request: Text2Image, on_step: OnStep | None = None,
         on_preview: OnPreview | None = None, stop: threading.Event | None = None) -> Result:
     """Run a request (as returned by requests.validate) on a registry.Loaded model, one request
-    at a time per model. on_preview gets the image after every step of a multi-step run (where
-    the fast decoder is exported); setting `stop` ends the run at the next step with Stopped."""
+    at a time per model. on_preview gets the image after the steps of a multi-step run but the
+    last (where the fast decoder is exported): surely after the first, the others as long as
+    previews keep up with the steps (_StepCallback). Setting `stop` ends the run at one of the
+    next steps with Stopped."""
     with loaded.lock:
         return _run_locked(loaded, request, on_step, on_preview, stop)
 
@@ -107,8 +104,59 @@ def run_all(loaded, request: Text2Image, on_step: OnStep | None = None,
     One by one rather than one UNet call on a batch: on a CPU one call costs what its images'
     calls add up to (benchmarks.batch_unet: 1.01× on the full-size UNet), while one by one each
     image is the same bytes as when made alone with its seed, shows as soon as it is done, and
-    a Stop ends it within a step. The prompt is encoded once: its embeddings are cached."""
+    a Stop ends it within a step. openvino.genai encodes the prompt on every call (it takes no
+    embeddings): the text encoders run for each image."""
     return [run(loaded, single(request, seed), on_step, stop=stop) for seed in seeds(request)]
+
+
+class _StepCallback:
+    """openvino.genai's step callback for one run: progress, previews and Stop.
+
+    genai calls it on a thread of its own, beside the next step, and drops calls still queued
+    when the run ends: the last steps may go unreported (finish() completes the progress), so
+    previews are best effort after the first step's, and a Stop is seen a step later. Written by
+    hand: genai gives the callback, not this."""
+
+    def __init__(self, total: int, on_step: OnStep | None, on_preview: OnPreview | None,
+                 preview: Callable | None, stop: threading.Event | None):
+        self.on_step, self.on_preview, self.preview = on_step, on_preview, preview
+        self.stop = stop or threading.Event()
+        self.done, self.total = 0, total
+        self.preview_seconds = 0.0
+        self.failure: BaseException | None = None  # raised in a callback, re-raised by finish()
+        # The caller's context (gradio's progress reads its event from it) for genai's thread.
+        self.context = contextvars.copy_context()
+
+    def __call__(self, step: int, steps: int, latent: ov.Tensor) -> bool:
+        """After each step; True ends the run at the next one, before the decoder."""
+        return self.context.run(self._report, step, steps, latent)
+
+    def _report(self, step: int, steps: int, latent: ov.Tensor) -> bool:
+        if self.failure is not None or self.stop.is_set():
+            return True
+        try:
+            self.done, self.total = step + 1, steps
+            if self.on_step:
+                self.on_step(self.done, steps)
+            if self.preview and self.done < steps:  # the last step's image comes next anyway
+                start = time.perf_counter()
+                image = self.preview(latent)  # the scheduler's denoised estimate
+                self.preview_seconds += time.perf_counter() - start
+                self.on_preview(image, self.done, steps)
+        except BaseException as e:  # noqa: BLE001 -- it crosses C++: re-raised by finish()
+            self.failure = e
+            return True
+        return False
+
+    def finish(self) -> None:
+        """After the run: raise what a callback raised, Stopped if a stop was asked for (even
+        if the run went on to the end meanwhile), else complete the progress."""
+        if self.failure is not None:
+            raise self.failure
+        if self.stop.is_set():
+            raise Stopped(self.done, self.total)
+        if self.on_step and self.done < self.total:
+            self.on_step(self.total, self.total)
 
 
 def _run_locked(loaded, request: Text2Image, on_step: OnStep | None,
@@ -117,69 +165,68 @@ def _run_locked(loaded, request: Text2Image, on_step: OnStep | None,
     is_inpaint = isinstance(request, Inpaint)
     task = "inpaint" if is_inpaint else "image2image" if is_img2img else "text2image"
     fast_decoder = loaded.fast_decoder(request.fast_decoder)
-    pipeline = loaded.pipelines[task, fast_decoder]
     warnings = list(request.notes)
-    truncated = truncation_warning(pipeline.tokenizer, request.prompt)
+    truncated = truncation_warning(loaded.folder, request.prompt)
     if truncated:
         warnings.append(truncated)
 
     denoising_steps = int(request.steps * request.strength) if is_img2img else request.steps
-
     preview = previewer(loaded) if on_preview and denoising_steps > 1 else None
-    preview_seconds = 0.0
-
-    def step_end(pipe, step, timestep, callback_kwargs):
-        nonlocal preview_seconds
-        if stop is not None and stop.is_set():
-            # Raising leaves diffusers' loop at once, skipping the remaining steps and the
-            # decode (its interrupt flag would still decode); the lock is released on the way.
-            raise Stopped(step + 1, denoising_steps)
-        if on_step:
-            on_step(step + 1, denoising_steps)
-        if preview:
-            start = time.perf_counter()
-            image = preview(callback_kwargs["latents"])
-            preview_seconds += time.perf_counter() - start
-            on_preview(image, step + 1, denoising_steps)
-        return callback_kwargs
+    callback = _StepCallback(denoising_steps, on_step, on_preview, preview, stop)
 
     # Static shapes: recompile here, under the lock, if this size is not the compiled one.
     fit_start = time.perf_counter()
     recompiled = loaded.fit(request.width, request.height, request.guidance)
     fit_seconds = time.perf_counter() - fit_start
+    pipeline = loaded.pipeline(task, fast_decoder)
 
-    loaded.clock.reset()
     start = time.perf_counter()
-    kwargs = dict(
-        # The prompt, as cached text embeddings: an unchanged prompt skips the text encoders.
-        **loaded.embeddings.kwargs(pipeline, request.prompt, request.negative_prompt,
-                                   guided=loaded.spec.guided(request.guidance)),
-        num_inference_steps=request.steps,
-        guidance_scale=request.guidance,
-        generator=torch.Generator().manual_seed(request.seed),
-        callback_on_step_end=step_end,
-    )
-    if is_img2img:
-        kwargs.update(image=request.image, strength=request.strength)
-    if is_inpaint:
-        kwargs.update(mask_image=request.mask)
-    if not is_img2img or is_inpaint:
-        # The inpainting pipeline does not take its size from the image but from these (or
-        # the UNet's default); the image is already cropped to them.
-        kwargs.update(width=request.width, height=request.height)
-
-    image = pipeline(**kwargs).images[0]
-    if is_inpaint:
-        # The VAE round trip changes every pixel a little; diffusers' overlay puts the source's
-        # pixels back outside the mask, so only the painted region changes.
-        image = pipeline.image_processor.apply_overlay(request.mask, request.image, image)
+    images = pipeline.generate(*_inputs(request), **_options(loaded, request, callback))
     total = time.perf_counter() - start
-    timings = dict(loaded.clock.seconds)
+    callback.finish()
+    image = _image(images)
+    if is_inpaint:
+        # The VAE round trip changes every pixel a little; put the source's pixels back
+        # outside the mask, as diffusers' apply_overlay does, so only the painted region
+        # changes. By hand: openvino.genai returns the decoded image as it is.
+        image = Image.composite(image, request.image.convert("RGB"), request.mask.convert("L"))
+    spent = timings(pipeline.get_performance_metrics())
     if recompiled:
-        timings["recompile for this size"] = fit_seconds
-    if preview_seconds:
-        timings["previews"] = preview_seconds
-    timings["total"] = total + (fit_seconds if recompiled else 0)
+        spent["recompile for this size"] = fit_seconds
+    if callback.preview_seconds:
+        spent["previews"] = callback.preview_seconds
+    spent["total"] = total + (fit_seconds if recompiled else 0)
     decoder = catalogue.AUTOENCODERS[loaded.spec.fast_decoder].name if fast_decoder else "full VAE"
-    return Result(image=image, seed=request.seed, timings=timings, decoder=decoder,
+    return Result(image=image, seed=request.seed, timings=spent, decoder=decoder,
                   warnings=warnings)
+
+
+def _inputs(request: Text2Image) -> list:
+    """generate()'s positional arguments: the prompt, and the image and mask where the task
+    takes them."""
+    inputs = [request.prompt]
+    if isinstance(request, Image2Image):
+        inputs.append(_tensor(request.image))
+    if isinstance(request, Inpaint):
+        inputs.append(_tensor(request.mask))
+    return inputs
+
+
+def _options(loaded, request: Text2Image, callback: _StepCallback) -> dict:
+    """generate()'s keyword arguments for a request: a generator seeded for this request only."""
+    is_img2img = isinstance(request, Image2Image)
+    steps = request.steps
+    if is_img2img and loaded.spec.scheduler == "LCMScheduler":
+        # openvino.genai's LCM spreads all the steps over the strength's part of the schedule
+        # (6 steps at strength 0.5 run 6); diffusers and our rule run steps × strength of them.
+        steps = callback.total
+    options = dict(num_inference_steps=steps, guidance_scale=request.guidance,
+                   generator=genai.CppStdGenerator(request.seed), callback=callback)
+    if request.negative_prompt:
+        options["negative_prompt"] = request.negative_prompt
+    if is_img2img:
+        options["strength"] = request.strength
+    if not is_img2img or isinstance(request, Inpaint):
+        # Inpainting takes its size from these (the image is already cropped to them).
+        options.update(width=request.width, height=request.height)
+    return options

@@ -4,7 +4,6 @@ OpenVINO or torch import here, so that benchmarks and export can use it cheaply.
 from pathlib import Path
 from typing import Mapping
 
-SUBMODELS = ("unet", "vae_decoder", "vae_encoder", "text_encoder", "text_encoder_2")
 # The two halves a Tiny Autoencoder replaces together (its latents are unscaled).
 VAE_HALVES = ("vae_decoder", "vae_encoder")
 

@@ -2,16 +2,14 @@
 
 Text-to-image, image-to-image and inpainting share one set of compiled OpenVINO models (no
 second copy in memory). Every loaded model holds the registry's one run lock: an OpenVINO infer
-request is not thread-safe, a diffusers scheduler carries state between steps, and on a CPU two
+request is not thread-safe, a scheduler carries state between steps, and on a CPU two
 runs at once, even of two models, only split the cores. Loaded models stay within a RAM budget: the least
 recently used one is evicted before another is loaded."""
 
 import gc
-import tempfile
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,12 +17,10 @@ import psutil
 
 from pipelines import catalogue, settings
 from pipelines.catalogue import ModelSpec
-from pipelines.compiled import (CompiledParts, Shape, cache_blobs, from_exported, precision_hint,
-                                precision_of)
-from pipelines.embeddings import PromptEmbeddings
+from pipelines.compiled import (CompiledParts, Shape, cache_blobs, precision_for, precision_hint,
+                                scheduler)
 from pipelines.errors import InvalidSetting, ModelNotAvailable
-from pipelines.generate import StageClock
-from pipelines.layout import SUBMODELS, VAE_HALVES, link_view
+from pipelines.layout import VAE_HALVES
 
 TASKS = ("text2image", "image2image", "inpaint")
 # Resident memory of a loaded model per byte of IR weights on disk. Measured here on the
@@ -68,35 +64,21 @@ class Loaded:
     spec: ModelSpec
     variant: str
     folder: Path
-    # (task, fast decoder) -> optimum-intel pipeline. All share the compiled UNet and text
-    # encoders; with fast decoder True, TAESD replaces both VAE halves.
-    pipelines: dict[tuple[str, bool], object]
+    # The compiled parts and the openvino.genai pipelines on them, by task and decoder: all
+    # share the compiled UNet and text encoders; with the fast decoder, TAESD replaces both
+    # VAE halves.
+    parts: CompiledParts
     load_seconds: float
     ram_estimate: int  # bytes, what the budget counts
     rss_growth: int  # bytes the process grew by while loading, as measured
-    clock: StageClock
-    parts: CompiledParts | None = None  # the compiled models every pipeline runs on
     # Whether loading compiled from OpenVINO's cache (no new blob written); None without cache.
     from_cache: bool | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)  # the registry's run lock
-    # Read back from the compiled UNet once: a static-shape recompile swaps that model out.
-    precision: str = ""
-    # Links the fast-decoder pipelines read configs through; removed with the Loaded.
-    autoencoder_view: tempfile.TemporaryDirectory | None = None
-    # Text embeddings of recent prompts, used under the lock.
-    embeddings: PromptEmbeddings = field(default_factory=PromptEmbeddings)
+    precision: str = ""  # the inference precision every part runs in
 
-    @property
-    def text2image(self):
-        return self.pipelines["text2image", False]
-
-    @property
-    def image2image(self):
-        return self.pipelines["image2image", False]
-
-    @property
-    def inpaint(self):
-        return self.pipelines["inpaint", False]
+    def pipeline(self, task: str, fast_decoder: bool):
+        """The openvino.genai pipeline for a task (one of TASKS) and decoder."""
+        return self.parts.pipeline(task, fast_decoder)
 
     def fit(self, width: int, height: int, guidance: float) -> bool:
         """With static shapes, recompile for this size if it is not the current one. Only under
@@ -105,7 +87,7 @@ class Loaded:
 
     @property
     def has_fast_decoder(self) -> bool:
-        return ("text2image", True) in self.pipelines
+        return self.parts.autoencoder is not None
 
     def fast_decoder(self, requested: bool | None) -> bool:
         """Whether a request decodes with TAESD: as asked, or (None) the catalogue's default
@@ -338,8 +320,8 @@ class Registry:
         gc.collect()  # compiled models hold gigabytes: free them before the next load
 
     def ov_config(self) -> dict:
-        """What every part of every model compiles with. PERFORMANCE_HINT LATENCY is
-        optimum-intel's own default; OpenVINO folds the whole config into its cache key."""
+        """What every part of every model compiles with. PERFORMANCE_HINT LATENCY: one request
+        at a time on every core; OpenVINO folds the whole config into its cache key."""
         config = {"PERFORMANCE_HINT": "LATENCY"}
         if self.precision_hint:
             config["INFERENCE_PRECISION_HINT"] = self.precision_hint
@@ -353,97 +335,34 @@ class Registry:
         rss_before, start = psutil.Process().memory_info().rss, time.perf_counter()
         blobs_before = cache_blobs(self.cache_dir)
         try:
-            parts, pipelines, view = self._compile(spec, variant, folder)
+            parts = self._compile(spec, variant, folder)
         except Exception as e:  # a damaged folder: say which and how to fix it
             raise ModelNotAvailable(
                 f"{spec.name} ({variant}) in {folder} could not be loaded ({summary(e)}). The "
                 f"folder may be incomplete or damaged: export it again with "
                 f"`{catalogue.export_command(spec.id, variant, spec)}`."
             ) from e
-        clock = StageClock()
-        for pipeline in pipelines.values():
-            pipeline.set_progress_bar_config(disable=True)
-            clock.instrument(pipeline)
         from_cache = None if self.cache_dir is None else cache_blobs(self.cache_dir) == blobs_before
-        return Loaded(spec=spec, variant=variant, folder=folder, pipelines=pipelines,
-                      autoencoder_view=view, parts=parts, from_cache=from_cache,
-                      lock=self._run_lock, precision=precision_of(parts.compiled["unet"]),
+        return Loaded(spec=spec, variant=variant, folder=folder, parts=parts,
+                      from_cache=from_cache, lock=self._run_lock,
+                      precision=precision_for(self.device, self.ov_config()),
                       load_seconds=time.perf_counter() - start,
                       ram_estimate=ram_estimate(folder),
-                      rss_growth=psutil.Process().memory_info().rss - rss_before, clock=clock)
+                      rss_growth=psutil.Process().memory_info().rss - rss_before)
 
-    def _compile(self, spec: ModelSpec, variant: str, folder: Path):
-        """The compiled parts, the pipelines on them by (task, fast decoder), and the fast
-        decoder's link folder if any."""
-        files = {name: folder / name / "openvino_model.xml" for name in SUBMODELS}
-        taesd = self.autoencoder_for(spec, variant)
-        fast = taesd is not None
-        if fast:
-            files.update({f"fast/{half}": taesd / half / "openvino_model.xml"
-                          for half in VAE_HALVES})
+    def _compile(self, spec: ModelSpec, variant: str, folder: Path) -> CompiledParts:
+        """The model's compiled parts, with its Tiny Autoencoder where one is exported (then
+        the full VAE compiles only when a request asks for it)."""
         # Static shapes start at the model's default size, what most requests ask for.
         size = int(spec.size.default)
         static = unet_shape(spec, size, size, spec.guidance.default) if self.static_shapes else None
-        # With TAESD the full VAE decodes only when a request asks for it: compile it then.
-        deferred = VAE_HALVES if fast else ()
-        # optimum-intel's first import (diffusers, transformers: 15 s on the 2-core EPYC, longer
-        # than compiling every part from the cache) runs while OpenVINO compiles.
-        with ThreadPoolExecutor(1, thread_name_prefix="import") as pool:
-            importing = pool.submit(_pipeline_classes)
-            parts = CompiledParts(files, self.device, self.ov_config(), static, deferred)
-            OVStableDiffusionXLPipeline = importing.result()["text2image"]
-        text2image = from_exported(
-            OVStableDiffusionXLPipeline, folder, device=self.device, compile_only=True,
-            dynamic_shapes=not parts.static, ov_config=self.ov_config(), **parts.parts(False))
-        text2image.scheduler = catalogue.make_scheduler(spec, text2image.scheduler.config)
-        pipelines = {("text2image", False): text2image}
-        pipelines.update({(task, False): _sharing(text2image, task, parts, False, folder,
-                                                  self.device)
-                          for task in TASKS if task != "text2image"})
-        view = None
-        if fast:
-            view = _folder_with_autoencoder(folder, taesd)
-            pipelines.update({(task, True): _sharing(text2image, task, parts, True,
-                                                     Path(view.name), self.device)
-                              for task in TASKS})
-        for (_, fast_decoder), pipeline in pipelines.items():
-            parts.attach(pipeline, fast_decoder)
-        return parts, pipelines, view
-
-
-def _sharing(text2image, task: str, parts: CompiledParts, fast_decoder: bool,
-             model_save_dir: Path, device: str):
-    """A pipeline for `task` on already compiled models (compile_only), so that every task and
-    decoder shares one copy of the UNet and text encoders; optimum-intel has no from_pipe."""
-    cls = _pipeline_classes()[task]
-    return cls(scheduler=text2image.scheduler, tokenizer=text2image.tokenizer,
-               tokenizer_2=text2image.tokenizer_2, model_save_dir=model_save_dir,
-               device=device, compile_only=True, dynamic_shapes=not parts.static,
-               ov_config=parts.config, **parts.parts(fast_decoder))
-
-
-def _pipeline_classes() -> dict:
-    """optimum-intel's pipeline class per task. Its package imports lazily: the classes, not
-    the package, pull in diffusers and transformers. Inpainting runs on the same 4-channel
-    UNet: diffusers blends the latents with the mask after every step (no 9-channel
-    inpainting UNet, so no second model in memory)."""
-    from optimum.intel import (OVStableDiffusionXLImg2ImgPipeline,
-                               OVStableDiffusionXLInpaintPipeline, OVStableDiffusionXLPipeline)
-
-    return {"text2image": OVStableDiffusionXLPipeline,
-            "image2image": OVStableDiffusionXLImg2ImgPipeline,
-            "inpaint": OVStableDiffusionXLInpaintPipeline}
-
-
-def _folder_with_autoencoder(folder: Path, autoencoder: Path) -> tempfile.TemporaryDirectory:
-    """A temporary link view of the model with the autoencoder's VAE halves: each optimum-intel
-    part reads its config.json from model_save_dir/<part>/, and TAESD's differs."""
-    view = tempfile.TemporaryDirectory(prefix="turbo-taesd-view-")
-    link_view(Path(view.name), folder, {half: autoencoder / half for half in VAE_HALVES})
-    return view
+        chosen = scheduler(spec.scheduler, folder / "scheduler" / "scheduler_config.json",
+                           dict(spec.scheduler_options))
+        return CompiledParts(folder, self.autoencoder_for(spec, variant), self.device,
+                             self.ov_config(), chosen, static)
 
 
 def unet_shape(spec: ModelSpec, width: int, height: int, guidance: float) -> Shape:
-    """The UNet's input shape for a request: diffusers doubles the batch where classifier-free
+    """The UNet's input shape for a request: the batch is doubled where classifier-free
     guidance runs."""
     return Shape(2 if spec.guided(guidance) else 1, height, width)

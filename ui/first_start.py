@@ -2,6 +2,7 @@
 INT8, Tiny Autoencoder, the Vega and SDXL-base stand-ins) are built in the background; the page
 shows the progress, and each part is offered as soon as it is built."""
 
+import importlib.util
 import logging
 import threading
 from typing import Callable
@@ -58,8 +59,17 @@ def stand_in_build(models_dir, serving: list[str], verbose: bool = False) -> Sta
 
     if not serving or not standins.missing(models_dir, serving):
         return None
+    if importlib.util.find_spec("optimum") is None:  # a serving-only install
+        return StandInBuild(_needs_export_requirements)
     return StandInBuild(lambda on_step: standins.build(models_dir, on_step=on_step,
                                                        verbose=verbose, serving=serving))
+
+
+def _needs_export_requirements(on_step: OnStep) -> None:
+    on_step(0, 1, "checking the export requirements")
+    raise ModuleNotFoundError(
+        "building the stand-ins exports them with optimum-intel, which a serving-only install "
+        "lacks: `pip install -r requirements-export.txt`, then start the app again")
 
 
 def progress(build: StandInBuild) -> gr.Number:

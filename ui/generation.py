@@ -12,7 +12,6 @@ from typing import Callable
 
 import gradio as gr
 
-from pipelines import catalogue
 from pipelines.catalogue import ModelSpec, Range
 from pipelines.engine import LocalEngine
 from pipelines.registry import Registry

@@ -2,8 +2,8 @@
 and the result updates in place.
 
 A frame is an ordinary Image2Image request run by the engine (generate.run): the Tiny
-Autoencoder both ways (the full VAE would cost more than the one UNet step), the prompt's
-embeddings from the loaded model's cache, taking turns with every other user's generations.
+Autoencoder both ways (the full VAE would cost more than the one UNet step), taking turns
+with every other user's generations.
 Prompt, strength, steps, size and seed stay as set while frames flow. Per session only the
 newest frame waits (NewestOnly); the browser itself sends no frame while one is pending."""
 

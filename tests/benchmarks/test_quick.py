@@ -58,7 +58,7 @@ def test_a_live_frame_is_reported_in_frames_per_second_for_turbo_studio_only(qui
     ours = summary["configs"]["e-fp16-taesd"]
     medians = ours["median_seconds"]["W4a"]
     assert ours["fps"]["W4a"] == pytest.approx(1 / medians["total"], rel=0.02)
-    assert "text encoders" not in medians  # the prompt's embeddings stay cached between frames
+    assert medians["text encoders"] > 0  # openvino.genai encodes the prompt for every frame
     assert medians["VAE encoder"] > 0 and medians["decoder"] > 0  # TAESD both ways
     for peer in ("a0", "c-fp16"):
         assert "W4a" not in summary["configs"][peer]["median_seconds"]
@@ -78,8 +78,7 @@ def test_a_batch_is_reported_per_image_against_one_image(quick_run):
         medians = entry["median_seconds"]["W5"]
         assert 0 < medians["UNet"] < medians["total"], (key, medians)
     ours = summary["configs"]["e-fp16-taesd"]["median_seconds"]
-    # The batch encodes its prompt once: per image, a quarter of what one image alone spends.
-    assert ours["W5"]["text encoders"] < ours["W1"]["text encoders"] / 2
+    assert ours["W5"]["text encoders"] > 0  # openvino.genai encodes the prompt for every image
     target = summary["targets"]["W5 per image ≤ 0.9× W1 (e-fp16-taesd)"]
     assert target["value"] == pytest.approx(ours["W5"]["total"] / ours["W1"]["total"], abs=0.002)
 

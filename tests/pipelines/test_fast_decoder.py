@@ -51,10 +51,15 @@ def test_fast_decoder_is_the_default_and_makes_another_image(loaded):
 
 
 def test_fast_decoder_shares_the_compiled_unet(loaded):
-    fast = loaded.pipelines["text2image", True]
-    assert fast.unet.request is loaded.text2image.unet.request
-    assert fast.vae_decoder.request is not loaded.text2image.vae_decoder.request
-    assert fast.vae.config.scaling_factor == 1.0 != loaded.text2image.vae.config.scaling_factor
+    unet = loaded.parts.compiled["unet"]
+    for task in ("text2image", "image2image", "inpaint"):
+        for fast in (True, False):
+            loaded.pipeline(task, fast)
+    # Every task and decoder is built on the one compiled UNet and text encoders; each decoder
+    # has its own VAE.
+    assert loaded.parts.compiled["unet"] is unet
+    assert set(loaded.parts.compiled) == {"unet", "text_encoder", "text_encoder_2", "vae",
+                                          "fast/vae"}
 
 
 def test_image_to_image_encodes_with_taesd_too(loaded):

@@ -101,16 +101,18 @@ def test_image_and_mask_are_cropped_alike(loaded):
 
 
 def test_inpainting_shares_the_compiled_parts(loaded):
-    for name in ("unet", "text_encoder", "text_encoder_2", "vae_encoder", "vae_decoder"):
-        assert getattr(loaded.inpaint, name).request is getattr(loaded.text2image, name).request
-    fast = loaded.pipelines["inpaint", True]  # the fast-decoder variant exists too
-    assert fast.unet.request is loaded.text2image.unet.request
-    assert fast.vae_decoder.request is loaded.pipelines["text2image", True].vae_decoder.request
+    for fast in (True, False):
+        loaded.pipeline("text2image", fast)
+        compiled = dict(loaded.parts.compiled)
+        loaded.pipeline("inpaint", fast)
+        assert loaded.parts.compiled == compiled  # nothing compiled again for inpainting
 
 
 def test_previews_then_the_plain_run_s_image(loaded):
     items = list(stream.stream(loaded, validate(inpaint(steps=4))))
-    assert [(p.step, p.steps) for p in items[:-1]] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    steps = [(p.step, p.steps) for p in items[:-1]]
+    # The first step's preview surely, later ones as they keep up, never the last step's.
+    assert steps[0] == (1, 4) and steps == sorted(set(steps)) and steps[-1][0] < 4
     assert items[-1].image.tobytes() == run(loaded, inpaint(steps=4)).image.tobytes()
 
 

@@ -4,13 +4,15 @@
 import shutil
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from export import convert, tiny
-from pipelines import generate, stream
+from pipelines import compiled, generate, stream
+from pipelines.errors import InvalidSetting
 from pipelines.registry import Registry
 from pipelines.requests import Image2Image, Result, Text2Image, validate
 
@@ -30,13 +32,25 @@ def pixels(image) -> np.ndarray:
     return np.asarray(image)
 
 
-def test_each_model_runs_the_scheduler_the_catalogue_names(registry, vega):
-    assert type(vega.text2image.scheduler).__name__ == "LCMScheduler"
-    assert type(registry.get("tiny-base", "fp16").text2image.scheduler).__name__ == \
-        "EulerDiscreteScheduler"
-    turbo = registry.get("tiny", "fp16").text2image.scheduler
-    assert type(turbo).__name__ == "EulerAncestralDiscreteScheduler"
-    assert turbo.config.timestep_spacing == "trailing"
+def test_each_model_runs_the_scheduler_the_catalogue_names(models_dir):
+    """The catalogue's scheduler options (over the folder's config) and its scheduler's name
+    reach the pipeline: change either and the images change."""
+    def image(model_id, spec_change):
+        registry = Registry(models_dir)
+        models = registry.catalogue.models
+        changed = replace(models[model_id], **spec_change)
+        registry.catalogue = replace(registry.catalogue, models={**models, model_id: changed})
+        loaded = registry.get(model_id, "fp16")
+        return pixels(generate.run(loaded, validate(Text2Image(
+            prompt="a lighthouse", model_id=model_id, seed=3, steps=2))).image)
+
+    leading = {"scheduler_options": (("timestep_spacing", "leading"),)}  # the folder: trailing
+    assert not np.array_equal(image("tiny", {}), image("tiny", leading))
+    assert not np.array_equal(image("tiny-vega", {}),
+                              image("tiny-vega", {"scheduler": "EulerDiscreteScheduler"}))
+    with pytest.raises(InvalidSetting, match="not one openvino.genai runs"):
+        compiled.scheduler("DPMSolverMultistepScheduler",
+                           models_dir / "tiny" / "fp16" / "scheduler" / "scheduler_config.json", {})
 
 
 @pytest.mark.parametrize("steps", [2, 8])
@@ -44,7 +58,6 @@ def test_lcm_runs_the_requested_steps(vega, steps):
     done = []
     result = generate.run(vega, request(steps=steps), on_step=lambda d, t: done.append((d, t)))
     assert done == [(i, steps) for i in range(1, steps + 1)]
-    assert len(vega.text2image.scheduler.timesteps) == steps  # what LCM itself was told
     assert result.image.size == (512, 512)
 
 
@@ -72,7 +85,9 @@ def test_fusing_the_lora_changes_the_unet_weights_and_the_image(models_dir, unfu
 def test_previews_arrive_once_per_step_and_the_final_image_is_the_plain_runs(vega):
     items = list(stream.stream(vega, request(steps=3)))
     previews, result = items[:-1], items[-1]
-    assert [(p.step, p.steps) for p in previews] == [(1, 3), (2, 3), (3, 3)]
+    # The first step's preview surely, the second's if it kept up with the steps (the tiny
+    # UNet is faster than the decoder), never the last's: the result is that image.
+    assert [(p.step, p.steps) for p in previews] in ([(1, 3)], [(1, 3), (2, 3)])
     assert all(p.image.size == (512, 512) for p in previews)
     assert isinstance(result, Result) and result.timings["previews"] > 0
     plain = generate.run(vega, request(steps=3))
@@ -83,7 +98,7 @@ def test_previews_arrive_once_per_step_and_the_final_image_is_the_plain_runs(veg
 def test_image_to_image_previews_its_denoising_steps(vega):
     source = Image.radial_gradient("L").convert("RGB")
     items = list(stream.stream(vega, request(image=source, steps=6, strength=0.5)))
-    assert [p.step for p in items[:-1]] == [1, 2, 3] and items[-1].image.size == (512, 512)
+    assert [p.step for p in items[:-1]] in ([1], [1, 2]) and items[-1].image.size == (512, 512)
 
 
 def test_stopping_ends_the_run_early_and_frees_the_model(vega):
