@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the whole sequence this many times (2: cached cold start)")
     parser.add_argument("--floor-gb", type=float, default=0.75,
                         help="stop a configuration when the machine has less memory available")
+    parser.add_argument("--memory-limit-gb", type=float,
+                        help="run each configuration in a memory cgroup of this size (Linux): "
+                             "what fits in N GB, shown by running in N GB")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder to write to")
     args = parser.parse_args(argv)
     configs = [CONFIGS[key] for key in args.configs.split(",")]
@@ -92,13 +95,17 @@ def _run_config(config, folders, workloads, repeats, args) -> dict:
         command = [sys.executable, "-m", "benchmarks", "_config", config.key,
                    "--workloads", ",".join(workloads), "--repeats", str(repeats),
                    "--out", out.name] + (["--quick"] if args.quick else [])
-        memory = run_measured(command, int(args.floor_gb * 2**30))
+        limit = int(args.memory_limit_gb * 2**30) if args.memory_limit_gb else None
+        memory = run_measured(command, int(args.floor_gb * 2**30), limit)
         text = Path(out.name).read_text()
+    measured = {key: memory[key] for key in ("peak_rss_gb", "peak_anon_gb",
+                                             "memory_limit_peak_gb") if key in memory}
     if memory["returncode"] != 0:
-        why = "out of memory" if memory["stopped_out_of_memory"] else f"exit {memory['returncode']}"
-        return {"failed": why, "peak_rss_gb": memory["peak_rss_gb"]}
-    return {**json.loads(text), "peak_rss_gb": memory["peak_rss_gb"],
-            "peak_anon_gb": memory["peak_anon_gb"]}
+        why = ("killed by the memory limit" if memory.get("killed_by_memory_limit")
+               else "out of memory" if memory["stopped_out_of_memory"]
+               else f"exit {memory['returncode']}")
+        return {"failed": why, **measured}
+    return {**json.loads(text), **measured}
 
 
 def _missing(config, folders) -> str | None:
@@ -109,7 +116,7 @@ def _missing(config, folders) -> str | None:
         try:
             import openvino_genai  # noqa: F401
         except ImportError:
-            return "openvino-genai is not installed (pip install -r requirements-dev.txt)"
+            return "openvino-genai is not installed (pip install -r requirements.txt)"
     return None
 
 
@@ -162,6 +169,7 @@ def _summarise(configs, workloads, runs, peaks, kernels, folders, args) -> dict:
         "peak_kernels": kernels,
         "stage_tflops": flops,
         "workloads": {key: WORKLOADS[key].label for key in workloads},
+        "memory_limit_gb": args.memory_limit_gb,
         "configs": {},
     }
     for config in configs:
@@ -169,7 +177,7 @@ def _summarise(configs, workloads, runs, peaks, kernels, folders, args) -> dict:
         entry = {"label": config.label}
         if not done:
             entry.update({k: v for k, v in runs[config.key][0].items()
-                          if k in ("skipped", "failed", "peak_rss_gb")})
+                          if k in ("skipped", "failed", "peak_rss_gb", "memory_limit_peak_gb")})
             summary["configs"][config.key] = entry
             continue
         entry["cold_start_seconds"] = [round(run["load_seconds"] + run["first_call_seconds"], 2)
@@ -181,6 +189,8 @@ def _summarise(configs, workloads, runs, peaks, kernels, folders, args) -> dict:
             entry["cached_cold_start_seconds"] = round(done[0]["cached_cold_start_seconds"], 2)
         entry["peak_rss_gb"] = max(run["peak_rss_gb"] for run in done)
         entry["peak_anon_gb"] = max(run["peak_anon_gb"] for run in done)
+        if args.memory_limit_gb:  # what the cgroup was charged at most (RSS and page cache)
+            entry["memory_limit_peak_gb"] = max(run["memory_limit_peak_gb"] for run in done)
         entry["after_first_image"] = {  # the steady state, beside the peak
             key: max(run["after_first_image"][key] for run in done) for key in ("rss_gb", "anon_gb")}
         ran = [key for key in workloads if all(key in run["workloads"] for run in done)]

@@ -24,6 +24,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks import machine
+from benchmarks.memlimit import MemoryLimit
 
 RESULTS = Path(__file__).resolve().parent / "results"
 UNET_INPUTS = {  # 512² image → 64² latent; the two CLIP encoders' hidden sizes and pooled output
@@ -32,14 +33,27 @@ UNET_INPUTS = {  # 512² image → 64² latent; the two CLIP encoders' hidden si
 }
 
 
-def run_measured(command: list[str], min_available_bytes: int) -> dict:
+def run_measured(command: list[str], min_available_bytes: int,
+                 memory_limit: int | None = None) -> dict:
     """Run a child process, sampling its memory every 0.2 s, and stop it before the machine runs
     out (available memory under the floor): a measurement, not an OOM kill of a neighbour.
     Reports peak RSS and peak anonymous memory (RSS less file-backed pages such as mmapped IR
-    weights, which the kernel can drop under pressure). Written by hand: neither psutil nor
+    weights, which the kernel can drop under pressure). memory_limit: bytes the child may use
+    at most, in a memory cgroup of its own (benchmarks.memlimit); the report then says what the
+    cgroup peaked at and whether the limit killed it. Written by hand: neither psutil nor
     subprocess reports a running child's peak."""
+    if memory_limit is None:
+        return _run_measured(command, min_available_bytes)
+    with MemoryLimit(memory_limit) as limit:
+        report = _run_measured(command, min_available_bytes, limit.enter)
+        return {**report, "memory_limit_gb": round(memory_limit / 2**30, 2),
+                "memory_limit_peak_gb": round(limit.peak() / 2**30, 2),
+                "killed_by_memory_limit": limit.oom_killed()}
+
+
+def _run_measured(command: list[str], min_available_bytes: int, preexec_fn=None) -> dict:
     start = time.perf_counter()
-    child = psutil.Popen(command, stdout=sys.stdout, stderr=sys.stderr)
+    child = psutil.Popen(command, stdout=sys.stdout, stderr=sys.stderr, preexec_fn=preexec_fn)
     peak, peak_anon, stopped, timeline = 0, 0, threading.Event(), []
 
     def watch():

@@ -40,8 +40,9 @@ class ModelSpec:
     # variant -> Hub repo of an already exported OpenVINO folder (optimum-intel layout) that the
     # registry downloads instead of exporting; only repos checked to exist.
     hub_exports: dict[str, str] = field(default_factory=dict)
-    # The diffusers scheduler class the loaded pipeline runs with, made from the exported
-    # folder's scheduler config with these overrides: the catalogue, not the folder, decides.
+    # The scheduler the loaded pipeline runs with, by its diffusers class name (served by
+    # openvino.genai's own: pipelines.compiled.SCHEDULERS), made from the exported folder's
+    # scheduler config with these overrides: the catalogue, not the folder, decides.
     scheduler: str = "EulerAncestralDiscreteScheduler"
     scheduler_options: tuple[tuple[str, object], ...] = ()
     # A LoRA fused into the UNet before export: a Hub repo, or LOCAL_LORA for a stand-in (a
@@ -211,7 +212,8 @@ def stand_in_for(model_id: str) -> str:
 
 
 def make_scheduler(spec: ModelSpec, config):
-    """The catalogue's scheduler for `spec`, built from an exported folder's scheduler config."""
+    """The catalogue's diffusers scheduler for `spec`, built from an exported folder's scheduler
+    config: what export's calibration runs (serving builds openvino.genai's: compiled.scheduler)."""
     import diffusers
 
     return getattr(diffusers, spec.scheduler).from_config(config, **dict(spec.scheduler_options))

@@ -78,6 +78,17 @@ def scheduler(name: str, folder_config: Path, options: dict) -> genai.Scheduler:
         return genai.Scheduler.from_config(path, SCHEDULERS[name])
 
 
+def clip_tokenizer(folder: Path):
+    """The model's first CLIP tokenizer, from the tokenizer.json optimum-intel's export writes
+    (the `tokenizers` library: no torch), to count a prompt's tokens; None without that file."""
+    path = folder / "tokenizer" / "tokenizer.json"
+    if not path.is_file():
+        return None
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(path))
+
+
 @dataclass(frozen=True)
 class Shape:
     batch: int  # of the UNet: 2 with classifier-free guidance, else 1
@@ -105,23 +116,21 @@ class CompiledParts:
         self.compiled: dict[str, object] = {}
         self._pipelines: dict[tuple[str, bool], object] = {}
         self._preview: ov.CompiledModel | None = None  # TAESD's decoder, for previews
+        self.tokenizer = clip_tokenizer(folder)
         # One part at a time, not at once: OpenVINO sets the process's locale to "C" around
         # each compile-cache read or write and restores it, so two at once can leave it "C"
         # (../shared/API-NOTES.md), and Python's text files then read ASCII.
         self._compile("text_encoder", genai.CLIPTextModel, folder / "text_encoder")
         self._compile("text_encoder_2", genai.CLIPTextModelWithProjection,
                       folder / "text_encoder_2")
-        if autoencoder is None:
-            self._compile_vae("vae", folder)
-        else:
+        if autoencoder is not None:
             for half in VAE_HALVES:
                 ov.Core().read_model(folder / half / "openvino_model.xml")
         if static_shape:
             self._compile_static(static_shape)
         else:
             self._compile("unet", genai.UNet2DConditionModel, folder / "unet")
-            if autoencoder is not None:
-                self._compile_vae("fast/vae", autoencoder)
+            self._vae(fast_decoder=autoencoder is not None)
 
     @property
     def static(self) -> bool:
@@ -197,10 +206,9 @@ class CompiledParts:
 
     def _compile_static(self, shape: Shape) -> None:
         # Free the old components and pipelines first: a full-size UNet's two copies would not
-        # both fit. The full VAE is compiled again only if it was in use.
-        vaes = [key for key in ("vae", "fast/vae") if key in self.compiled]
-        if self.autoencoder is not None and "fast/vae" not in vaes:
-            vaes.append("fast/vae")
+        # both fit. The default decoder's VAE is compiled, and the other one if it was in use.
+        default = "fast/vae" if self.autoencoder is not None else "vae"
+        vaes = [key for key in ("vae", "fast/vae") if key in self.compiled or key == default]
         self._pipelines.clear()
         for key in ("unet", *vaes):
             self.compiled.pop(key, None)

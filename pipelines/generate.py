@@ -2,10 +2,8 @@
 time per stage, and the warnings a user should see."""
 
 import contextvars
-import functools
 import threading
 import time
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -14,27 +12,25 @@ import openvino_genai as genai
 from PIL import Image
 
 from pipelines import catalogue
+from pipelines.compiled import TOKENS as CLIP_TOKENS
 from pipelines.requests import Image2Image, Inpaint, Result, Text2Image, seeds, single
-
-CLIP_TOKENS = 77
 
 OnStep = Callable[[int, int], None]  # (steps done, steps in all)
 OnPreview = Callable[["Image.Image", int, int], None]  # (intermediate image, steps done, in all)
 
 
 class Stopped(Exception):
-    """The run was stopped on request between two steps; nothing was decoded."""
+    """The run was stopped on request; no image comes of it."""
 
     def __init__(self, done: int, total: int):
         super().__init__(f"Stopped after {done} of {total} steps.")
         self.done, self.total = done, total
 
 
-def truncation_warning(folder: Path, prompt: str) -> str | None:
+def truncation_warning(tokenizer, prompt: str) -> str | None:
     """CLIP reads 77 tokens (with start and end); the pipeline drops the rest silently. Counted
-    with the exported tokenizer.json (the `tokenizers` library, no torch), whose offsets quote
-    the user's own text; a folder without one gets no warning."""
-    tokenizer = _tokenizer(folder / "tokenizer" / "tokenizer.json")
+    with the model's tokenizer (CompiledParts.tokenizer), whose offsets quote the user's own
+    text; a model without one gets no warning."""
     if tokenizer is None:
         return None
     encoded = tokenizer.encode(prompt, add_special_tokens=False)
@@ -44,15 +40,6 @@ def truncation_warning(folder: Path, prompt: str) -> str | None:
     dropped = prompt[encoded.offsets[room][0]:].strip()  # the user's own text, verbatim
     return (f"The prompt is {len(encoded.ids) + 2} CLIP tokens; the model reads only "
             f"{CLIP_TOKENS}, so this end is ignored: “{dropped}”")
-
-
-@functools.lru_cache(maxsize=8)
-def _tokenizer(path: Path):
-    if not path.is_file():
-        return None
-    from tokenizers import Tokenizer
-
-    return Tokenizer.from_file(str(path))
 
 
 def _image(tensor: ov.Tensor) -> Image.Image:
@@ -166,7 +153,7 @@ def _run_locked(loaded, request: Text2Image, on_step: OnStep | None,
     task = "inpaint" if is_inpaint else "image2image" if is_img2img else "text2image"
     fast_decoder = loaded.fast_decoder(request.fast_decoder)
     warnings = list(request.notes)
-    truncated = truncation_warning(loaded.folder, request.prompt)
+    truncated = truncation_warning(loaded.parts.tokenizer, request.prompt)
     if truncated:
         warnings.append(truncated)
 
