@@ -144,7 +144,8 @@ def test_comparison_returns_both_images_and_every_figure(client):
     assert not np.array_equal(pixels(fp16), pixels(int8))
     for variant in ("fp16", "int8"):
         assert {"UNet", "decoder", "total"} <= set(figures[variant]["seconds"])
-        assert figures[variant]["unet_bytes"] > 0 and figures[variant]["rss_growth_bytes"] > 0
+        assert figures[variant]["unet_bytes"] > 0
+        assert abs(figures[variant]["rss_growth_bytes"]) < 2**30  # tiny: a few MB, either sign
     assert figures["int8"]["unet_bytes"] < figures["fp16"]["unet_bytes"]
     assert figures["psnr_db"] > 0 and 0 < figures["ssim"] < 1 and figures["speedup"] > 0
     assert "INT8 is" in table and "PSNR" in table and "UNet on disk" in table

@@ -30,11 +30,12 @@ def vega_text_to_image(client, steps=3, seed=4, negative="", guidance=1.0):
                          True, api_name="/vega_text_to_image")
 
 
-def test_vega_tab_streams_a_preview_per_step_then_the_image(client):
+def test_vega_tab_streams_previews_then_the_image(client):
     job = vega_text_to_image(client)
     outputs = [output for output in job]  # every yield, as the page receives them
     final_path, seed, info, _ = job.result()
-    assert len(outputs) == 4 and seed == 4 and "in all" in info
+    # 3 steps: the first step's preview, the second's if it kept up, then the image.
+    assert len(outputs) in (2, 3) and seed == 4 and "in all" in info
     assert Image.open(final_path).size == (512, 512)
     again, _, _, _ = vega_text_to_image(client).result()
     assert np.array_equal(pixels(final_path), pixels(again))
