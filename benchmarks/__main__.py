@@ -99,7 +99,8 @@ def _run_config(config, folders, workloads, repeats, args) -> dict:
         memory = run_measured(command, int(args.floor_gb * 2**30), limit)
         text = Path(out.name).read_text()
     measured = {key: memory[key] for key in ("peak_rss_gb", "peak_anon_gb",
-                                             "memory_limit_peak_gb") if key in memory}
+                                             "memory_limit_peak_gb", "page_cache_emptied")
+                if key in memory}
     if memory["returncode"] != 0:
         why = ("killed by the memory limit" if memory.get("killed_by_memory_limit")
                else "out of memory" if memory["stopped_out_of_memory"]
@@ -191,6 +192,7 @@ def _summarise(configs, workloads, runs, peaks, kernels, folders, args) -> dict:
         entry["peak_anon_gb"] = max(run["peak_anon_gb"] for run in done)
         if args.memory_limit_gb:  # what the cgroup was charged at most (RSS and page cache)
             entry["memory_limit_peak_gb"] = max(run["memory_limit_peak_gb"] for run in done)
+            entry["page_cache_emptied"] = all(run["page_cache_emptied"] for run in done)
         entry["after_first_image"] = {  # the steady state, beside the peak
             key: max(run["after_first_image"][key] for run in done) for key in ("rss_gb", "anon_gb")}
         ran = [key for key in workloads if all(key in run["workloads"] for run in done)]

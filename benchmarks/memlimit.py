@@ -23,6 +23,7 @@ class MemoryLimit:
         self.limit = limit_bytes
         self.v1 = (ROOT / "memory").is_dir()
         self.path: Path | None = None
+        self.page_cache_emptied = False
 
     def __enter__(self) -> "MemoryLimit":
         parent = _own_cgroup(self.v1)
@@ -39,6 +40,7 @@ class MemoryLimit:
                 (self.path / "memory.swap.max").write_text("0")
         except OSError as e:
             raise Unavailable(f"cannot set a memory limit in {parent}: {e}") from e
+        self.page_cache_emptied = _empty_page_cache()
         return self
 
     def enter(self) -> None:
@@ -60,6 +62,18 @@ class MemoryLimit:
             self.path.rmdir()
         except OSError:  # a process still in it: leave it to the system
             pass
+
+
+def _empty_page_cache() -> bool:
+    """Drop the clean page cache (root only), so that the files the child maps (IR weights, the
+    compile cache) are charged to its cgroup: a cached page is charged to the cgroup that read
+    it first, and pages read before the child started stay charged elsewhere."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("1")
+        return True
+    except OSError:
+        return False
 
 
 def _own_cgroup(v1: bool) -> Path:

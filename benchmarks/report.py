@@ -159,7 +159,13 @@ def markdown(summary: dict) -> str:
                       f"most each was charged: " + ", ".join(
                           f"{key} {entry['memory_limit_peak_gb']:.2f} GB"
                           for key, entry in summary["configs"].items()
-                          if "memory_limit_peak_gb" in entry) + "."]
+                          if "memory_limit_peak_gb" in entry) + ". " + (
+                      "The page cache was emptied before each, so every file page it mapped "
+                      "was charged to it." if all(
+                          entry.get("page_cache_emptied") for entry in summary["configs"].values()
+                          if "memory_limit_peak_gb" in entry)
+                      else "The page cache could not be emptied (not root): file pages cached "
+                           "before a configuration started were not charged to it.")]
     lines += _load_per_part(summary) + floor_table(summary)
     if summary.get("targets"):
         lines += targets_table(summary["targets"])

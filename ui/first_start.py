@@ -30,6 +30,9 @@ class StandInBuild:
     def _work(self) -> None:
         try:
             self._run(self._on_step)
+        except ModuleNotFoundError as e:  # a serving-only install: what to do, no traceback
+            log.error("Building the stand-ins failed: %s", e)
+            self.error = e
         except Exception as e:  # noqa: BLE001 -- shown in the page; the app serves what it has
             log.exception("Building the stand-ins failed")
             self.error = e
