@@ -58,9 +58,9 @@ class ModelSpec:
     add_command: str | None = None
 
     def guided(self, guidance: float) -> bool:
-        """Whether diffusers runs classifier-free guidance at this guidance scale (its
-        do_classifier_free_guidance): then the UNet runs on a doubled batch and the negative
-        prompt applies."""
+        """Whether classifier-free guidance runs at this guidance scale (openvino.genai's and
+        diffusers' do_classifier_free_guidance): then the UNet runs on a doubled batch and the
+        negative prompt applies."""
         return guidance > 1 and not self.guidance_embedding
 
     @property
