@@ -19,8 +19,8 @@ class MemoryLimit:
     """`with MemoryLimit(bytes) as limit:` start the child with preexec_fn=limit.enter; after it
     ends, limit.peak() and limit.oom_killed() say what it took and whether the limit killed it."""
 
-    def __init__(self, limit_bytes: int):
-        self.limit = limit_bytes
+    def __init__(self, limit_bytes: int, empty_page_cache: bool = True):
+        self.limit, self.empty_page_cache = limit_bytes, empty_page_cache
         self.v1 = (ROOT / "memory").is_dir()
         self.path: Path | None = None
         self.page_cache_emptied = False
@@ -39,8 +39,9 @@ class MemoryLimit:
                 (self.path / "memory.max").write_text(str(self.limit))
                 (self.path / "memory.swap.max").write_text("0")
         except OSError as e:
+            self.__exit__()
             raise Unavailable(f"cannot set a memory limit in {parent}: {e}") from e
-        self.page_cache_emptied = _empty_page_cache()
+        self.page_cache_emptied = self.empty_page_cache and _empty_page_cache()
         return self
 
     def enter(self) -> None:
@@ -60,7 +61,7 @@ class MemoryLimit:
     def __exit__(self, *exc) -> None:
         try:
             self.path.rmdir()
-        except OSError:  # a process still in it: leave it to the system
+        except OSError:  # never made, or a process still in it: leave it to the system
             pass
 
 

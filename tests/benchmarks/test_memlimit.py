@@ -16,7 +16,7 @@ MB = 2**20
 
 def cgroups_available() -> bool:
     try:
-        with MemoryLimit(512 * MB):
+        with MemoryLimit(512 * MB, empty_page_cache=False):
             return True
     except Unavailable:
         return False
