@@ -46,8 +46,7 @@ def run_measured(command: list[str], min_available_bytes: int,
         return _run_measured(command, min_available_bytes)
     with MemoryLimit(memory_limit) as limit:
         report = _run_measured(command, min_available_bytes, limit.enter)
-        return {**report, "memory_limit_gb": round(memory_limit / 2**30, 2),
-                "memory_limit_peak_gb": round(limit.peak() / 2**30, 2),
+        return {**report, "memory_limit_peak_gb": round(limit.peak() / 2**30, 2),
                 "killed_by_memory_limit": limit.oom_killed(),
                 "page_cache_emptied": limit.page_cache_emptied}
 

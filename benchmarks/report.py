@@ -153,20 +153,7 @@ def markdown(summary: dict) -> str:
               f"cache). Memory: RSS, and in brackets its anonymous part (RSS less file-backed "
               f"pages, such as memory-mapped weights, which the kernel drops again under "
               f"pressure); peak, and after the first image."]
-    if summary.get("memory_limit_gb"):
-        lines += ["", f"Memory limit: each configuration ran in a memory cgroup of "
-                      f"{summary['memory_limit_gb']:g} GB (RSS and page cache together); the "
-                      f"most each was charged: " + ", ".join(
-                          f"{key} {entry['memory_limit_peak_gb']:.2f} GB"
-                          for key, entry in summary["configs"].items()
-                          if "memory_limit_peak_gb" in entry) + ". " + (
-                      "The page cache was emptied before each, so every file page it mapped "
-                      "was charged to it." if all(
-                          entry.get("page_cache_emptied") for entry in summary["configs"].values()
-                          if "memory_limit_peak_gb" in entry)
-                      else "The page cache could not be emptied (not root): file pages cached "
-                           "before a configuration started were not charged to it.")]
-    lines += _load_per_part(summary) + floor_table(summary)
+    lines += _memory_limit(summary) + _load_per_part(summary) + floor_table(summary)
     if summary.get("targets"):
         lines += targets_table(summary["targets"])
     return "\n".join(lines) + "\n"
@@ -177,6 +164,24 @@ def _kernels(summary: dict) -> str:
     if not kernels:
         return ""
     return f" (fastest kernels, from OpenVINO's runtime graph: {kernels['bf16']}; {kernels['int8']})"
+
+
+def _memory_limit(summary: dict) -> list[str]:
+    """The run's memory limit, what each configuration was charged under it, and whether the
+    page cache was emptied first (else earlier cached pages were not charged); none without."""
+    if not summary.get("memory_limit_gb"):
+        return []
+    limited = {key: entry for key, entry in summary["configs"].items()
+               if "memory_limit_peak_gb" in entry}
+    charged = ", ".join(f"{key} {entry['memory_limit_peak_gb']:.2f} GB"
+                        for key, entry in limited.items())
+    cache = ("The page cache was emptied before each, so every file page it mapped was charged "
+             "to it." if all(entry.get("page_cache_emptied") for entry in limited.values())
+             else "The page cache could not be emptied (not root): file pages cached before a "
+                  "configuration started were not charged to it.")
+    return ["", f"Memory limit: each configuration ran in a memory cgroup of "
+                f"{summary['memory_limit_gb']:g} GB (RSS and page cache together); the most "
+                f"each was charged: {charged}. {cache}"]
 
 
 def _load_per_part(summary: dict) -> list[str]:

@@ -223,6 +223,8 @@ def _genai(config: Config, folders: Folders):
     import openvino as ov
     import openvino_genai as genai
 
+    from pipelines.generate import timings
+
     folder = folders.variant(config.variant)
     pipes = {}
 
@@ -245,14 +247,8 @@ def _genai(config: Config, folders: Folders):
             kwargs.update(width=workload.size, height=workload.size)
         pipe = pipeline(bool(workload.strength))
         total, _ = _timed(lambda: pipe.generate(PROMPT, **kwargs))
-        metrics = pipe.get_performance_metrics()
-        unet_calls = len(metrics.raw_metrics.unet_inference_durations)
-        return per_image(
-            {"text encoders": sum(metrics.get_text_encoder_infer_duration().values()) / 1e3,
-             "UNet": metrics.get_unet_infer_duration().mean * unet_calls / 1e3,
-             "VAE encoder": metrics.get_vae_encoder_infer_duration() / 1e3,
-             "decoder": metrics.get_vae_decoder_infer_duration() / 1e3,
-             "total": total}, workload.images)
+        stages = timings(pipe.get_performance_metrics())  # genai's metrics, read as we read ours
+        return per_image({**stages, "total": total}, workload.images)
     return run
 
 

@@ -120,16 +120,16 @@ class CompiledParts:
         # One part at a time, not at once: OpenVINO sets the process's locale to "C" around
         # each compile-cache read or write and restores it, so two at once can leave it "C"
         # (../shared/API-NOTES.md), and Python's text files then read ASCII.
-        self._compile("text_encoder", genai.CLIPTextModel, folder / "text_encoder")
+        self._compile("text_encoder", genai.CLIPTextModel, [folder / "text_encoder"])
         self._compile("text_encoder_2", genai.CLIPTextModelWithProjection,
-                      folder / "text_encoder_2")
+                      [folder / "text_encoder_2"])
         if autoencoder is not None:
             for half in VAE_HALVES:
                 ov.Core().read_model(folder / half / "openvino_model.xml")
         if static_shape:
             self._compile_static(static_shape)
         else:
-            self._compile("unet", genai.UNet2DConditionModel, folder / "unet")
+            self._compile("unet", genai.UNet2DConditionModel, [folder / "unet"])
             self._vae(fast_decoder=autoencoder is not None)
 
     @property
@@ -180,29 +180,24 @@ class CompiledParts:
             self._compile_vae(key, self.autoencoder if fast_decoder else self.folder)
         return self.compiled[key]
 
-    def _compile(self, key: str, component, path: Path, reshape=None) -> None:
+    def _compile(self, key: str, component, paths: list[Path], reshape=None) -> None:
+        """component(*paths) compiled as self.compiled[key], timed; reshape(component) first
+        where given (static shapes: a compiled component cannot be reshaped)."""
         start = time.perf_counter()
         if reshape is None:
-            self.compiled[key] = component(path, self.device, **self.config)
-        else:  # static shapes: read, reshape, then compile
-            model = component(path)
+            self.compiled[key] = component(*paths, self.device, **self.config)
+        else:
+            model = component(*paths)
             reshape(model)
             model.compile(self.device, **self.config)
             self.compiled[key] = model
         self.compile_seconds[key] = time.perf_counter() - start
 
     def _compile_vae(self, key: str, folder: Path) -> None:
-        halves = [folder / half for half in VAE_HALVES[::-1]]  # encoder, decoder
         shape = self.shape
-        start = time.perf_counter()
-        if shape is None:
-            self.compiled[key] = genai.AutoencoderKL(*halves, self.device, **self.config)
-        else:
-            vae = genai.AutoencoderKL(*halves)
-            vae.reshape(1, shape.height, shape.width)
-            vae.compile(self.device, **self.config)
-            self.compiled[key] = vae
-        self.compile_seconds[key] = time.perf_counter() - start
+        self._compile(key, genai.AutoencoderKL, [folder / half for half in VAE_HALVES[::-1]],
+                      reshape=None if shape is None else  # halves: encoder, then decoder
+                      lambda vae: vae.reshape(1, shape.height, shape.width))
 
     def _compile_static(self, shape: Shape) -> None:
         # Free the old components and pipelines first: a full-size UNet's two copies would not
@@ -214,7 +209,7 @@ class CompiledParts:
             self.compiled.pop(key, None)
         gc.collect()
         self.shape = shape
-        self._compile("unet", genai.UNet2DConditionModel, self.folder / "unet",
+        self._compile("unet", genai.UNet2DConditionModel, [self.folder / "unet"],
                       reshape=lambda unet: unet.reshape(shape.batch, shape.height, shape.width,
                                                         TOKENS))
         for key in vaes:
