@@ -18,6 +18,7 @@ import numpy as np
 import openvino as ov
 import openvino_genai as genai
 
+from pipelines import frozen_prompt
 from pipelines.errors import InvalidSetting
 from pipelines.layout import VAE_HALVES
 from pipelines.settings import PRECISIONS
@@ -33,6 +34,11 @@ SCHEDULERS = {
     "PNDMScheduler": genai.Scheduler.Type.PNDM,
     "LMSDiscreteScheduler": genai.Scheduler.Type.LMS_DISCRETE,
 }
+
+
+# openvino.genai's pipeline for each task.
+PIPELINES = {"text2image": genai.Text2ImagePipeline, "image2image": genai.Image2ImagePipeline,
+             "inpaint": genai.InpaintingPipeline}
 
 
 def precision_hint(precision: str, device: str, core: ov.Core) -> str | None:
@@ -115,6 +121,8 @@ class CompiledParts:
         self.compile_seconds: dict[str, float] = {}  # per key, the last compile (or cache load)
         self.compiled: dict[str, object] = {}
         self._pipelines: dict[tuple[str, bool], object] = {}
+        self._frozen = None  # the last prompt whose encodings were kept (frozen_prompt)
+        self._tokenizer: genai.Tokenizer | None = None  # for the frozen encoders, on first use
         self._preview: ov.CompiledModel | None = None  # TAESD's decoder, for previews
         self.tokenizer = clip_tokenizer(folder)
         # One part at a time, not at once: OpenVINO sets the process's locale to "C" around
@@ -136,24 +144,37 @@ class CompiledParts:
     def static(self) -> bool:
         return self.shape is not None
 
-    def pipeline(self, task: str, fast_decoder: bool):
+    def pipeline(self, task: str, fast_decoder: bool, prompt: str | None = None):
         """The openvino.genai pipeline for a task ("text2image", "image2image", "inpaint") with
         the Tiny Autoencoder or the full VAE, built on the shared components on first use (the
-        full VAE is compiled then, where it was left for later)."""
+        full VAE is compiled then, where it was left for later). With `prompt` (only without
+        classifier-free guidance), its text encoders are that prompt's frozen encodings: call
+        freeze(prompt) first."""
+        if prompt is None:
+            pipelines, encoders = self._pipelines, (self.compiled["text_encoder"],
+                                                     self.compiled["text_encoder_2"])
+        else:
+            assert self._frozen is not None and self._frozen.prompt == prompt, "freeze first"
+            pipelines, encoders = self._frozen.pipelines, self._frozen.encoders
         key = (task, fast_decoder)
-        if key not in self._pipelines:
-            inpaint = self._pipelines.get(("inpaint", fast_decoder))
-            if inpaint is None:
-                inpaint = genai.InpaintingPipeline.stable_diffusion_xl(
-                    self.scheduler, self.compiled["text_encoder"],
-                    self.compiled["text_encoder_2"], self.compiled["unet"],
-                    self._vae(fast_decoder))
-                self._pipelines["inpaint", fast_decoder] = inpaint
-            if task == "text2image":
-                self._pipelines[key] = genai.Text2ImagePipeline(inpaint)
-            elif task == "image2image":
-                self._pipelines[key] = genai.Image2ImagePipeline(inpaint)
-        return self._pipelines[key]
+        if key not in pipelines:  # no compile: every pipeline shares the compiled components
+            pipelines[key] = PIPELINES[task].stable_diffusion_xl(
+                self.scheduler, *encoders, self.compiled["unet"], self._vae(fast_decoder))
+        return pipelines[key]
+
+    def freeze(self, prompt: str) -> float:
+        """Keep `prompt`'s text encodings for the pipelines asked for with it, in place of the
+        last prompt's (one at a time: a batch's images and a stream's frames come in a row).
+        Returns the seconds it took: 0 where this prompt is the one kept."""
+        if self._frozen is not None and self._frozen.prompt == prompt:
+            return 0.0
+        self._frozen = None  # its pipelines go with it
+        start = time.perf_counter()
+        if self._tokenizer is None:  # genai's, which it tokenizes with (unread when frozen)
+            self._tokenizer = genai.Tokenizer(self.folder / "tokenizer")
+        self._frozen = frozen_prompt.freeze_both(self.compiled, self.folder, self._tokenizer,
+                                                 prompt)
+        return time.perf_counter() - start
 
     def preview(self, latent: ov.Tensor) -> np.ndarray:
         """A latent decoded by the Tiny Autoencoder, as an RGB uint8 array, on a decoder of its
@@ -205,6 +226,7 @@ class CompiledParts:
         default = "fast/vae" if self.autoencoder is not None else "vae"
         vaes = [key for key in ("vae", "fast/vae") if key in self.compiled or key == default]
         self._pipelines.clear()
+        self._frozen = None  # its pipelines hold the old UNet
         for key in ("unet", *vaes):
             self.compiled.pop(key, None)
         gc.collect()

@@ -76,9 +76,10 @@ class Loaded:
     lock: threading.Lock = field(default_factory=threading.Lock)  # the registry's run lock
     precision: str = ""  # the inference precision every part runs in
 
-    def pipeline(self, task: str, fast_decoder: bool):
-        """The openvino.genai pipeline for a task (one of TASKS) and decoder."""
-        return self.parts.pipeline(task, fast_decoder)
+    def pipeline(self, task: str, fast_decoder: bool, prompt: str | None = None):
+        """The openvino.genai pipeline for a task (one of TASKS) and decoder; with `prompt`, on
+        its kept encodings (CompiledParts.freeze)."""
+        return self.parts.pipeline(task, fast_decoder, prompt)
 
     def fit(self, width: int, height: int, guidance: float) -> bool:
         """With static shapes, recompile for this size if it is not the current one. Only under

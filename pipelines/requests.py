@@ -34,6 +34,9 @@ class Text2Image:
     # (ModelSpec.guided), so validation drops it otherwise.
     negative_prompt: str | None = None
     images: int = 1  # a batch: image i uses seed + i, so each is made again alone by its seed
+    # The same prompt comes again next (a batch's images, a Live stream's frames): keep its
+    # text encodings rather than run the text encoders again. The image is the same either way.
+    reuse_prompt: bool = False
     notes: tuple[str, ...] = ()  # what validation changed, for the user
 
 
@@ -148,7 +151,8 @@ def seeds(request: Text2Image) -> list[int]:
 
 def single(request: Text2Image, seed: int) -> Text2Image:
     """One image of a batch, as a request of its own: what makes that image again alone."""
-    return replace(request, seed=seed, images=1)
+    return replace(request, seed=seed, images=1,
+                   reuse_prompt=request.reuse_prompt or request.images > 1)
 
 
 def _check_seed(seed) -> int:

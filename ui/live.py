@@ -101,7 +101,8 @@ class Live:
                 return None, f"⚠ {missing}"
             request = validate(Image2Image(
                 image=image, prompt=prompt, strength=strength, steps=steps, width=size,
-                height=size, seed=seed, variant=variant, model_id=model_id, fast_decoder=True),
+                height=size, seed=seed, variant=variant, model_id=model_id, fast_decoder=True,
+                reuse_prompt=True),
                 self.registry.catalogue)
             result = self.newest.run(session, lambda: self._run(request))
         except UserError as e:

@@ -1,0 +1,64 @@
+"""A prompt's text encodings kept for the requests that repeat it (the images of a batch, the
+frames of a Live stream), so that the text encoders run once rather than for every image.
+
+openvino.genai takes no prompt embeddings: its pipelines run their two text encoders on every
+call. So the encodings are frozen into text encoders of their own: models whose outputs are
+constants, the real encoders' outputs for this prompt, and whose input (the token ids genai
+fills in) is read by nothing. A pipeline built on them runs the shared UNet and decoder on
+exactly the hidden states the real encoders give (the same image bytes), without their cost.
+Written by hand: neither genai nor OpenVINO keeps encodings between calls.
+
+Only without classifier-free guidance: the encoders then run on the prompt alone (genai
+ignores the negative prompt), so one encoding serves every request with this prompt."""
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+import openvino_genai as genai
+
+# The constant outputs are returned as they are, in f32 (a bf16 hint would round them).
+CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
+
+
+@dataclass
+class FrozenPrompt:
+    prompt: str
+    encoders: tuple  # (CLIPTextModel, CLIPTextModelWithProjection), frozen
+    pipelines: dict = field(default_factory=dict)  # built on these encoders, by task and decoder
+
+
+def freeze(encoder, kind, config_path: Path, tokenizer: genai.Tokenizer, prompt: str):
+    """`encoder` (a compiled genai CLIPTextModel or CLIPTextModelWithProjection, of class
+    `kind`) run on `prompt`, and a `kind` whose outputs are these outputs, whatever its input.
+
+    genai reads output 0 (the pooled embedding) and num_hidden_layers + 1 (the penultimate
+    hidden state) of an SDXL text encoder; all of those up to there are kept, in order."""
+    config = kind.Config(config_path)
+    encoder.infer(prompt, "", False)  # no guidance: the prompt alone, a batch of one
+    outputs = [np.array(encoder.get_output_tensor(index).data, copy=True)
+               for index in range(config.num_hidden_layers + 2)]
+    input_ids = ov.opset13.parameter([-1, config.max_position_embeddings], ov.Type.i64,
+                                     name="input_ids")
+    model = ov.Model([ov.opset13.constant(output) for output in outputs], [input_ids],
+                     "frozen-prompt")
+    with tempfile.TemporaryDirectory(prefix="turbo-frozen-") as tmp:  # genai reads IR text
+        xml = Path(tmp) / "openvino_model.xml"
+        ov.save_model(model, xml, compress_to_fp16=False)
+        weights = ov.Tensor(np.fromfile(xml.with_suffix(".bin"), dtype=np.uint8))
+        # On the CPU whatever the model's device: they only hand over constants.
+        return kind(xml.read_text(), weights, config, tokenizer, "CPU", **CONFIG)
+
+
+def freeze_both(compiled: dict, folder: Path, tokenizer: genai.Tokenizer,
+                prompt: str) -> FrozenPrompt:
+    """Both text encoders of a model (CompiledParts.compiled, exported in `folder`) frozen on
+    `prompt`. `tokenizer`: any genai Tokenizer of the model; genai calls it, nothing reads
+    what it gives."""
+    return FrozenPrompt(prompt, (
+        freeze(compiled["text_encoder"], genai.CLIPTextModel,
+               folder / "text_encoder" / "config.json", tokenizer, prompt),
+        freeze(compiled["text_encoder_2"], genai.CLIPTextModelWithProjection,
+               folder / "text_encoder_2" / "config.json", tokenizer, prompt)))

@@ -1,0 +1,69 @@
+"""A prompt's text encodings kept for the requests that repeat it (pipelines.frozen_prompt), on
+the tiny stand-in: the kept encodings give the same image bytes as the real text encoders, they
+really replace them, and they never serve another prompt or a guided request."""
+
+import numpy as np
+import openvino_genai as genai
+
+from pipelines import generate
+from pipelines.requests import validate
+from tests.pipelines.test_generate import i2i, t2i
+
+
+def pixels(result) -> np.ndarray:
+    return np.asarray(result.image)
+
+
+def test_kept_encodings_give_the_images_the_text_encoders_give(loaded):
+    for make in (t2i, i2i):
+        for seed in (1, 2):  # the second run reuses what the first kept
+            kept = generate.run(loaded, validate(make(seed=seed, reuse_prompt=True)))
+            alone = generate.run(loaded, validate(make(seed=seed)))
+            assert np.array_equal(pixels(kept), pixels(alone))
+
+
+def test_the_kept_encodings_replace_the_text_encoders(loaded):
+    # A pipeline on "a red fox"'s kept encodings, asked for another prompt, still draws the
+    # fox: the real encoders no longer run.
+    parts = loaded.parts
+    parts.freeze("a red fox in the snow")
+    kept = parts.pipeline("text2image", False, "a red fox in the snow")
+    real = parts.pipeline("text2image", False)
+
+    def draw(pipeline, prompt: str) -> np.ndarray:
+        # A copy: genai returns its decoder's output buffer, which the next run overwrites.
+        return np.array(pipeline.generate(prompt, generator=genai.CppStdGenerator(3), width=256,
+                                          height=256, num_inference_steps=1,
+                                          guidance_scale=0.0).data)
+
+    asked_for_a_house = draw(kept, "a blue house")
+    assert np.array_equal(asked_for_a_house, draw(real, "a red fox in the snow"))
+    assert not np.array_equal(asked_for_a_house, draw(real, "a blue house"))
+
+
+def test_a_new_prompt_replaces_the_kept_one(loaded):
+    generate.run(loaded, validate(t2i(prompt="a lighthouse", reuse_prompt=True)))
+    switched = generate.run(loaded, validate(t2i(prompt="a tiger", reuse_prompt=True)))
+    alone = generate.run(loaded, validate(t2i(prompt="a tiger")))
+    assert np.array_equal(pixels(switched), pixels(alone))
+
+
+def test_a_guided_request_runs_the_text_encoders_with_its_negative_prompt(registry):
+    base = registry.get("tiny-base", "fp16")  # classifier-free guidance, negative prompts
+    request = {"prompt": "a castle", "model_id": "tiny-base", "seed": 5, "steps": 20,
+               "guidance": 5.0, "width": 512, "height": 512}
+    first = generate.run(base, validate(t2i(**request, negative_prompt="fog",
+                                            reuse_prompt=True)))
+    other = generate.run(base, validate(t2i(**request, negative_prompt="rain",
+                                            reuse_prompt=True)))
+    alone = generate.run(base, validate(t2i(**request, negative_prompt="rain")))
+    assert np.array_equal(pixels(other), pixels(alone))
+    assert not np.array_equal(pixels(first), pixels(other))
+
+
+def test_a_batch_encodes_its_prompt_once(loaded):
+    batch = generate.run_all(loaded, validate(t2i(prompt="a harbour at dawn", seed=9,
+                                                  images=3)))
+    # The first image ran the real encoders; the others only tokenized for the kept ones.
+    first, *others = [result.timings.get("text encoders", 0.0) for result in batch]
+    assert all(seconds < first for seconds in others)
