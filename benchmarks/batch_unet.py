@@ -1,13 +1,14 @@
 """python -m benchmarks.batch_unet: a batch of N images in one UNet call, or N calls of one?
 
 generate.run_all makes the images of a batch one after another. This measures what one call on
-a batch would gain: the UNet of the full-size SDXL-Turbo stand-in (python -m benchmarks.standins,
-random weights; --quick: the tiny stand-in), compiled as the app compiles it (dynamic shapes,
-LATENCY hint, the precision OpenVINO picks on this CPU), at 512², after one warm-up of each:
---repeats × (N calls at batch 1) against --repeats × (1 call at batch N). The UNet is most of a
-W1 image (2.24 of 2.99 s on the Zen 4 kind); the text encoders run once either way (cached
-embeddings) and the TAESD decode is per image either way. Writes
-benchmarks/results/batch_unet-<machine>.json."""
+a batch would gain: the UNet (--variant fp16 or int8) of the full-size SDXL-Turbo stand-in
+(python -m benchmarks.standins, random weights; --quick: the tiny stand-in), compiled as the
+app compiles it (dynamic shapes, LATENCY hint, the precision OpenVINO picks on this CPU), at
+512², after one warm-up of each: --repeats × (N calls at batch 1) against --repeats × (1 call
+at batch N). The UNet is most of a W1 image (2.24 of 2.99 s on the Zen 4 kind); the text
+encoders run once either way (the prompt's encodings kept) and the TAESD decode is per image
+either way. Writes
+benchmarks/results/batch_unet-<machine>[-int8].json."""
 
 import argparse
 import json
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.batch_unet", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the tiny stand-in, in seconds")
+    parser.add_argument("--variant", choices=("fp16", "int8"), default="fp16",
+                        help="the UNet to time (int8: NNCF's, built by the benchmark's stand-ins)")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder to write to")
@@ -60,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from pipelines.compiled import precision_hint, precision_of
 
-    prepare(args.quick, {"fp16"})
-    folder = existing(args.quick).root / "fp16" / "unet" / "openvino_model.xml"
+    prepare(args.quick, {args.variant})
+    folder = existing(args.quick).root / args.variant / "unet" / "openvino_model.xml"
     core = ov.Core()
     config = {"PERFORMANCE_HINT": "LATENCY"}
     hint = precision_hint("auto", "CPU", core)
@@ -83,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     result["one_call_over_one_by_one"] = (result["one_call_median_per_image"]
                                           / result["one_by_one_median_per_image"])
-    name = machine.name() + ("-quick" if args.quick else "")
+    name = (machine.name() + ("-quick" if args.quick else "")
+            + ("" if args.variant == "fp16" else f"-{args.variant}"))
     out = args.results / f"batch_unet-{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -33,7 +33,7 @@ def test_a_frame_comes_back_at_the_chosen_size(live, size):
     assert "last frame" in info and "decoder" in info and f"{size}×{size}" in info
 
 
-def test_frames_run_through_the_tiny_autoencoder(live, monkeypatch):
+def test_frames_run_through_the_tiny_autoencoder_on_the_kept_prompt(live, monkeypatch):
     requests = []
     real_run = generate.run
     monkeypatch.setattr(generate, "run", lambda loaded, request, *a, **k: (
@@ -41,6 +41,7 @@ def test_frames_run_through_the_tiny_autoencoder(live, monkeypatch):
     live.frame("cached", PICTURE, size=256, **SETTINGS)
     _, info = live.frame("cached", PICTURE, size=256, **SETTINGS)
     assert all(r.fast_decoder and int(r.steps * r.strength) == 1 for r in requests)
+    assert all(r.reuse_prompt for r in requests)  # the stream's encodings are kept
     assert "frames/s" in info
 
 
