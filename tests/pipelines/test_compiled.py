@@ -152,3 +152,17 @@ def test_static_shapes_follow_the_request_size_recompiling_only_on_change(fresh_
     kept = np.asarray(request.mask) == 0
     assert np.array_equal(np.asarray(inpainted)[kept], np.asarray(request.image)[kept])
     assert (np.asarray(inpainted)[~kept] != np.asarray(request.image)[~kept]).any()
+
+
+def test_a_kept_prompt_follows_a_static_recompile(fresh_models):
+    # The kept encodings' pipelines hold the UNet compiled for the old size: a recompile drops
+    # them, and the next frame of the stream is made on the new UNet.
+    static = Registry(fresh_models, precision="f32", static_shapes=True).get("tiny", "fp16")
+    frames = [generate.run(static, validate(Text2Image(
+        prompt="a castle", model_id="tiny", seed=1, width=width, height=256, reuse_prompt=True)))
+        for width in (256, 384)]
+    assert static.parts.recompiles == 2
+    alone = generate.run(static, validate(Text2Image(prompt="a castle", model_id="tiny", seed=1,
+                                                      width=384, height=256)))
+    assert frames[1].image.size == (384, 256)
+    assert np.array_equal(np.asarray(frames[1].image), np.asarray(alone.image))
