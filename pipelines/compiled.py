@@ -121,7 +121,7 @@ class CompiledParts:
         self.compile_seconds: dict[str, float] = {}  # per key, the last compile (or cache load)
         self.compiled: dict[str, object] = {}
         self._pipelines: dict[tuple[str, bool], object] = {}
-        self._frozen = None  # the last prompt whose encodings were kept (frozen_prompt)
+        self._frozen: frozen_prompt.FrozenPrompt | None = None  # the last prompt kept
         self._tokenizer: genai.Tokenizer | None = None  # for the frozen encoders, on first use
         self._preview: ov.CompiledModel | None = None  # TAESD's decoder, for previews
         self.tokenizer = clip_tokenizer(folder)
