@@ -105,9 +105,10 @@ class ModelWorker:
         return comparison
 
     def status(self) -> dict:
-        """This replica: its name, the models it holds (least recently used first) and what
-        they take of its RAM budget."""
-        return {"replica": self.name, "loaded": self.registry.loaded(),
+        """This replica: its name, its OpenVINO threads, the models it holds (least recently
+        used first) and what they take of its RAM budget."""
+        return {"replica": self.name, "threads": self.registry.threads,
+                "loaded": self.registry.loaded(),
                 "ram_budget": self.registry.ram_budget, "ram_in_use": self.registry.ram_in_use()}
 
     def _signed(self, item):  # a Result or a Preview
