@@ -32,14 +32,22 @@ def create_demo(settings: Settings) -> gr.Blocks:
     """The app as the settings say; on a start that lacks stand-ins, they are built in the
     background while the page is up."""
     registry = Registry.from_settings(settings)
-    stand_ins = [m for candidates in (MAIN_MODELS, VEGA_MODELS)
-                 for m in served(registry, candidates, building=True)
-                 if catalogue.get(m).stand_in]
-    build = first_start.stand_in_build(registry.models_dir, stand_ins, settings.verbose)
+    build = first_start_build(settings, registry)
     demo = build_demo(registry, settings.queue_size, build, make_engine(settings, registry))
     if build is not None:
         build.start()
     return demo
+
+
+def first_start_build(settings: Settings,
+                      registry: Registry | None = None) -> first_start.StandInBuild | None:
+    """The build (not started) of the stand-ins the app serves and models_dir lacks; None
+    when nothing is missing."""
+    registry = registry or Registry.from_settings(settings)
+    stand_ins = [m for candidates in (MAIN_MODELS, VEGA_MODELS)
+                 for m in served(registry, candidates, building=True)
+                 if catalogue.get(m).stand_in]
+    return first_start.stand_in_build(registry.models_dir, stand_ins, settings.verbose)
 
 
 def make_engine(settings: Settings, registry: Registry) -> LocalEngine:
