@@ -58,8 +58,10 @@ def test_a_live_frame_is_reported_in_frames_per_second_for_turbo_studio_only(qui
     ours = summary["configs"]["e-fp16-taesd"]
     medians = ours["median_seconds"]["W4a"]
     assert ours["fps"]["W4a"] == pytest.approx(1 / medians["total"], rel=0.02)
-    assert medians["text encoders"] > 0  # openvino.genai encodes the prompt for every frame
-    assert medians["VAE encoder"] > 0 and medians["decoder"] > 0  # TAESD both ways
+    # TAESD both ways. The text encoders are absent or near 0: a stream keeps its prompt's
+    # encodings (tests/pipelines/test_frozen_prompt.py), and on the tiny stand-in genai then
+    # reports under half a millisecond, sometimes 0 (a stage that took 0 is left out).
+    assert medians["VAE encoder"] > 0 and medians["decoder"] > 0
     for peer in ("a0", "c-fp16"):
         assert "W4a" not in summary["configs"][peer]["median_seconds"]
         assert "W4a" not in summary["configs"][peer].get("ratio_to_a0", {})
