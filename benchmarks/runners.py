@@ -331,7 +331,8 @@ def _turbo(config: Config, folders: Folders):
         stages = {stage for result in results for stage in result.timings}
         return per_image({stage: sum(r.timings.get(stage, 0.0) for r in results)
                           for stage in stages}, workload.images)
-    run.from_cache = loaded.from_cache  # whether this start compiled from the cache
+    run.from_cache = loaded.from_cache  # whether this start imported every part
+    run.wait_saved = loaded.parts.wait_saved  # the parts compiled, saved after the first image
     # Read when the child is done, so a part compiled on first use is in it too.
     run.load_per_part = loaded.parts.compile_seconds
     return run

@@ -1,5 +1,6 @@
 """One model's parts as openvino.genai components, compiled with one config (the inference
-precision hint, the compiled-model cache, threads), and the pipelines built on them.
+precision hint, threads), and the pipelines built on them; each part imported from the
+compiled-model store where it was saved before, and saved there after the first image.
 
 openvino.genai serves the optimum-intel folders without torch: its pipelines for text-to-image,
 image-to-image and inpainting are built here from one set of compiled components (text encoders,
@@ -10,6 +11,7 @@ only when that size changes."""
 import gc
 import json
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ import numpy as np
 import openvino as ov
 import openvino_genai as genai
 
-from pipelines import frozen_prompt
+from pipelines import compiled_store, frozen_prompt
 from pipelines.errors import InvalidSetting
 from pipelines.layout import VAE_HALVES
 from pipelines.settings import PRECISIONS
@@ -64,11 +66,10 @@ def precision_of(compiled: ov.CompiledModel) -> str:
 def precision_for(device: str, config: dict) -> str:
     """The precision a model compiled with `config` runs in on `device`. openvino.genai keeps its
     compiled models to itself, so this compiles a one-operation model with the same config
-    (without the cache) and reads the precision back from it."""
+    and reads the precision back from it."""
     x = ov.opset13.parameter([1, 8], ov.Type.f32)
     probe = ov.Model([ov.opset13.relu(x)], [x], "precision-probe")
-    options = {key: value for key, value in config.items() if key != "CACHE_DIR"}
-    return precision_of(ov.Core().compile_model(probe, device, options))
+    return precision_of(ov.Core().compile_model(probe, device, config))
 
 
 def scheduler(name: str, folder_config: Path, options: dict) -> genai.Scheduler:
@@ -109,24 +110,34 @@ class CompiledParts:
     "vae" (the model's own VAE, both halves) and "fast/vae" (its Tiny Autoencoder's)."""
 
     def __init__(self, folder: Path, autoencoder: Path | None, device: str, config: dict,
-                 scheduler: genai.Scheduler, static_shape: Shape | None = None):
+                 scheduler: genai.Scheduler, static_shape: Shape | None = None,
+                 store: Path | None = None):
         """autoencoder: the TAESD folder, or None. Where it is given, the full VAE is compiled
         only when a request first asks for it (it is read now, so a damaged file is still
         found at load). static_shape: the shape to compile static shapes for first; None
-        compiles dynamic shapes, once."""
+        compiles dynamic shapes, once. store: the compiled-model store's folder
+        (compiled_store), or None for none."""
         self.folder, self.autoencoder = folder, autoencoder
         self.device, self.config, self.scheduler = device, config, scheduler
+        self.store = store
         self.shape: Shape | None = None  # None: dynamic shapes
         self.recompiles = 0  # reshapes after the first compile, for tests and the benchmark
-        self.compile_seconds: dict[str, float] = {}  # per key, the last compile (or cache load)
+        self.compile_seconds: dict[str, float] = {}  # per key, the last compile (or import)
         self.compiled: dict[str, object] = {}
+        self.imported: set[str] = set()  # keys of the parts imported from the store
+        self._folders: dict[str, Path | None] = {}  # key -> its store folder
+        self._unsaved: dict[str, Path] = {}  # key -> store folder, of parts compiled here
+        self._saver: threading.Thread | None = None
+        # Held by a compile and by each export: one at a time (see below), and a part being
+        # replaced (static shapes) is not freed while it is being exported.
+        self._compiling = threading.RLock()
         self._pipelines: dict[tuple[str, bool], object] = {}
         self._frozen: frozen_prompt.FrozenPrompt | None = None  # the last prompt kept
         self._tokenizer: genai.Tokenizer | None = None  # for the frozen encoders, on first use
         self._preview: ov.CompiledModel | None = None  # TAESD's decoder, for previews
         self.tokenizer = clip_tokenizer(folder)
         # One part at a time, not at once: OpenVINO sets the process's locale to "C" around
-        # each compile-cache read or write and restores it, so two at once can leave it "C"
+        # each compiled blob's read or write and restores it, so two at once can leave it "C"
         # (../shared/API-NOTES.md), and Python's text files then read ASCII.
         self._compile("text_encoder", genai.CLIPTextModel, [folder / "text_encoder"])
         self._compile("text_encoder_2", genai.CLIPTextModelWithProjection,
@@ -201,17 +212,56 @@ class CompiledParts:
             self._compile_vae(key, self.autoencoder if fast_decoder else self.folder)
         return self.compiled[key]
 
+    def save_later(self) -> None:
+        """Save the parts compiled since the last save into the store, on a thread of its own,
+        so that no request waits for it (call after a generation, under the model's lock). Not
+        a daemon: a process that ends soon after its image (the CLI) still saves."""
+        if not self._unsaved or (self._saver is not None and self._saver.is_alive()):
+            return
+        todo, self._unsaved = self._unsaved, {}
+        self._saver = threading.Thread(target=self._save, args=(todo,), daemon=False,
+                                       name="turbo-save-compiled")
+        self._saver.start()
+
+    def wait_saved(self) -> None:
+        """Until the save under way (if any) is done: for tests and the benchmark."""
+        if self._saver is not None:
+            self._saver.join()
+
+    def _save(self, todo: dict[str, Path]) -> None:
+        for key, part_folder in todo.items():
+            with self._compiling:
+                part = self.compiled.get(key)
+                # Skip a part replaced since (static shapes: a new size has a folder of its own).
+                if part is not None and self._folders.get(key) == part_folder:
+                    compiled_store.save(part, part_folder)
+                del part
+
     def _compile(self, key: str, component, paths: list[Path], reshape=None) -> None:
-        """component(*paths) compiled as self.compiled[key], timed; reshape(component) first
+        """component(*paths) as self.compiled[key], timed: imported from the store where it
+        is saved there, else compiled (and saved later); reshape(component) before compiling
         where given (static shapes: a compiled component cannot be reshaped)."""
         start = time.perf_counter()
-        if reshape is None:
-            self.compiled[key] = component(*paths, self.device, **self.config)
-        else:
-            model = component(*paths)
-            reshape(model)
-            model.compile(self.device, **self.config)
-            self.compiled[key] = model
+        with self._compiling:
+            part_folder = None if self.store is None else compiled_store.folder(
+                self.store, paths, self.device, self.config, self.shape)
+            part = None
+            if part_folder is not None and compiled_store.is_saved(part_folder):
+                part = compiled_store.load(component, paths, self.device, self.config,
+                                           part_folder)
+            if part is not None:
+                self.imported.add(key)
+            else:
+                self.imported.discard(key)
+                if reshape is None:
+                    part = component(*paths, self.device, **self.config)
+                else:
+                    part = component(*paths)
+                    reshape(part)
+                    part.compile(self.device, **self.config)
+                if part_folder is not None:
+                    self._unsaved[key] = part_folder
+            self.compiled[key], self._folders[key] = part, part_folder
         self.compile_seconds[key] = time.perf_counter() - start
 
     def _compile_vae(self, key: str, folder: Path) -> None:
@@ -221,6 +271,10 @@ class CompiledParts:
                       lambda vae: vae.reshape(1, shape.height, shape.width))
 
     def _compile_static(self, shape: Shape) -> None:
+        with self._compiling:  # not while a part is being saved: it would stay in memory
+            self._compile_static_locked(shape)
+
+    def _compile_static_locked(self, shape: Shape) -> None:
         # Free the old components and pipelines first: a full-size UNet's two copies would not
         # both fit. The default decoder's VAE is compiled, and the other one if it was in use.
         default = "fast/vae" if self.autoencoder is not None else "vae"
@@ -236,14 +290,6 @@ class CompiledParts:
                                                         TOKENS))
         for key in vaes:
             self._compile_vae(key, self.autoencoder if key == "fast/vae" else self.folder)
-
-
-def cache_blobs(cache_dir: Path | None) -> dict[str, int]:
-    """The compiled blobs OpenVINO has cached, by name, with their modification times: a cold
-    compile adds one, or rewrites one whose model file changed since (same path, same name)."""
-    if cache_dir is None or not cache_dir.is_dir():
-        return {}
-    return {path.name: path.stat().st_mtime_ns for path in cache_dir.glob("*.blob")}
 
 
 def openvino_devices() -> list[str]:

@@ -81,7 +81,9 @@ def run(loaded, request: Text2Image, on_step: OnStep | None = None,
     previews keep up with the steps (_StepCallback). Setting `stop` ends the run at one of the
     next steps with Stopped."""
     with loaded.lock:
-        return _run_locked(loaded, request, on_step, on_preview, stop)
+        result = _run_locked(loaded, request, on_step, on_preview, stop)
+        loaded.parts.save_later()  # the parts compiled for it, now that its image is done
+        return result
 
 
 def run_all(loaded, request: Text2Image, on_step: OnStep | None = None,

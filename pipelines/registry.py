@@ -17,8 +17,7 @@ import psutil
 
 from pipelines import catalogue, settings
 from pipelines.catalogue import ModelSpec
-from pipelines.compiled import (CompiledParts, Shape, cache_blobs, precision_for, precision_hint,
-                                scheduler)
+from pipelines.compiled import CompiledParts, Shape, precision_for, precision_hint, scheduler
 from pipelines.errors import InvalidSetting, ModelNotAvailable
 from pipelines.layout import VAE_HALVES
 
@@ -71,7 +70,7 @@ class Loaded:
     load_seconds: float
     ram_estimate: int  # bytes, what the budget counts
     rss_growth: int  # bytes the process grew by while loading, as measured
-    # Whether loading compiled from OpenVINO's cache (no new blob written); None without cache.
+    # Whether every part loaded was imported from the compiled-model store; None without it.
     from_cache: bool | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)  # the registry's run lock
     precision: str = ""  # the inference precision every part runs in
@@ -105,7 +104,7 @@ class Loaded:
 
 class Registry:
     """precision: "auto" (bf16 where the CPU has it, else f32), "bf16", "f16" or "f32". cache:
-    OpenVINO's compiled-model cache in <models dir>/.ov-cache (or cache_dir). static_shapes:
+    the compiled-model store (compiled_store) in <models dir>/.ov-cache (or cache_dir). static_shapes:
     compile for the request's size, recompiling when it changes. ram_budget: bytes for loaded
     models (None: 3/4 of this machine's RAM). threads: CPU threads a generation uses (None:
     OpenVINO's choice, every core; a Ray replica gives its own share). Settings from flags and TURBO_* variables come
@@ -322,19 +321,17 @@ class Registry:
 
     def ov_config(self) -> dict:
         """What every part of every model compiles with. PERFORMANCE_HINT LATENCY: one request
-        at a time on every core; OpenVINO folds the whole config into its cache key."""
+        at a time on every core. No CACHE_DIR: parts are saved after the first image instead
+        (compiled_store says why); the store's key covers this whole config."""
         config = {"PERFORMANCE_HINT": "LATENCY"}
         if self.precision_hint:
             config["INFERENCE_PRECISION_HINT"] = self.precision_hint
-        if self.cache_dir:
-            config["CACHE_DIR"] = str(self.cache_dir)
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = self.threads
         return config
 
     def _load(self, spec: ModelSpec, variant: str, folder: Path) -> Loaded:
         rss_before, start = psutil.Process().memory_info().rss, time.perf_counter()
-        blobs_before = cache_blobs(self.cache_dir)
         try:
             parts = self._compile(spec, variant, folder)
         except Exception as e:  # a damaged folder: say which and how to fix it
@@ -343,7 +340,7 @@ class Registry:
                 f"folder may be incomplete or damaged: export it again with "
                 f"`{catalogue.export_command(spec.id, variant, spec)}`."
             ) from e
-        from_cache = None if self.cache_dir is None else cache_blobs(self.cache_dir) == blobs_before
+        from_cache = None if self.cache_dir is None else parts.imported == set(parts.compiled)
         return Loaded(spec=spec, variant=variant, folder=folder, parts=parts,
                       from_cache=from_cache, lock=self._run_lock,
                       precision=precision_for(self.device, self.ov_config()),
@@ -360,7 +357,7 @@ class Registry:
         chosen = scheduler(spec.scheduler, folder / "scheduler" / "scheduler_config.json",
                            dict(spec.scheduler_options))
         return CompiledParts(folder, self.autoencoder_for(spec, variant), self.device,
-                             self.ov_config(), chosen, static)
+                             self.ov_config(), chosen, static, store=self.cache_dir)
 
 
 def unet_shape(spec: ModelSpec, width: int, height: int, guidance: float) -> Shape:

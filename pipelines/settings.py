@@ -43,7 +43,7 @@ class Settings:
     device: str = "CPU"  # OpenVINO device: CPU, GPU, NPU or AUTO
     precision: str = "auto"  # bf16 where the CPU has it, else f32
     ram_budget_gb: float | None = None  # None: 3/4 of this machine's RAM
-    ov_cache: bool = True  # OpenVINO's compiled-model cache in <models dir>/.ov-cache
+    ov_cache: bool = True  # the compiled parts saved in <models dir>/.ov-cache
     static_shapes: bool = False  # compile for the request's size, recompile when it changes
     host: str = "127.0.0.1"
     port: int = 7860
@@ -96,7 +96,7 @@ OPTIONS = {option.name: option for option in (
            float),
     Option("precision", "OpenVINO inference precision (auto: bf16 where the CPU has it, "
                         "else f32)", choices=PRECISIONS),
-    Option("ov_cache", "OpenVINO's compiled-model cache in <models dir>/.ov-cache", bool),
+    Option("ov_cache", "the compiled parts saved in <models dir>/.ov-cache", bool),
     Option("static_shapes", "compile for the request's size; recompile when it changes", bool),
     Option("verbose", "show library warnings on the console (else only in the log file)", bool),
     Option("mcp", "also serve the generation tools to AI agents as an MCP server, at "

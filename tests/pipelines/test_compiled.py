@@ -1,5 +1,5 @@
 """Serving options of the compiled models on the tiny stand-in: the inference precision hint, the
-compiled-model cache, and static shapes that follow the request's size."""
+compiled-model store, and static shapes that follow the request's size."""
 
 import argparse
 import shutil
@@ -8,8 +8,8 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from pipelines import generate, settings
-from pipelines.compiled import InvalidSetting, Shape, cache_blobs
+from pipelines import compiled_store, generate, settings
+from pipelines.compiled import InvalidSetting, Shape
 from pipelines.registry import Registry
 from pipelines.requests import Image2Image, Inpaint, Text2Image, validate
 from PIL import Image
@@ -25,7 +25,7 @@ def picture(loaded, width=256, height=256, seed=3, **fields) -> np.ndarray:
 
 @pytest.fixture
 def fresh_models(models_dir, tmp_path):
-    """The tiny stand-in and its TAESD in a folder of their own: an empty compile cache."""
+    """The tiny stand-in and its TAESD in a folder of their own: an empty compiled-model store."""
     for name in ("tiny/fp16", "tiny-taesd"):
         shutil.copytree(models_dir / name, tmp_path / name)
     return tmp_path
@@ -72,19 +72,59 @@ def parse_args(argv: list[str]) -> settings.Settings:
     return settings.parse(parser, argv)[1]
 
 
-def test_second_load_compiles_from_the_cache_into_the_same_images(fresh_models):
-    cache = fresh_models / ".ov-cache"
+def test_parts_are_saved_after_the_first_image_and_imported_at_the_next_load(fresh_models):
+    store = fresh_models / ".ov-cache"
     first = Registry(fresh_models).get("tiny", "fp16")
-    blobs = cache_blobs(cache)
-    # One blob per model compiled at load: UNet, two text encoders, two TAESD halves (the full
-    # VAE's halves compile when first used).
-    assert len(blobs) == 5 and first.from_cache is False
+    assert first.from_cache is False
+    assert not compiled_store.saved(store)  # nothing written on the way to the first image
     assert set(first.parts.compiled) == {"unet", "text_encoder", "text_encoder_2", "fast/vae"}
+    images = {True: picture(first)}
+    first.parts.wait_saved()
+    # One folder per part compiled at load: UNet, two text encoders, TAESD (both halves).
+    assert len(compiled_store.saved(store)) == 4
+    images[False] = picture(first, fast_decoder=False)  # the full VAE compiles now, saved next
+    first.parts.wait_saved()
+    saved = compiled_store.saved(store)
+    assert len(saved) == 5
+
     again = Registry(fresh_models).get("tiny", "fp16")
-    assert again.from_cache is True and cache_blobs(cache) == blobs  # nothing new or rewritten
+    assert again.from_cache is True and again.parts.imported == set(again.parts.compiled)
     for fast_decoder in (True, False):
-        assert np.array_equal(picture(first, fast_decoder=fast_decoder),
-                              picture(again, fast_decoder=fast_decoder))
+        assert np.array_equal(images[fast_decoder], picture(again, fast_decoder=fast_decoder))
+    again.parts.wait_saved()
+    assert compiled_store.saved(store) == saved  # nothing new or rewritten
+
+
+def test_a_damaged_saved_part_is_compiled_and_saved_again(fresh_models):
+    store = fresh_models / ".ov-cache"
+    first = Registry(fresh_models).get("tiny", "fp16")
+    image = picture(first)
+    first.parts.wait_saved()
+    [unet] = [folder for folder in store.iterdir() if folder.name.startswith("unet-")]
+    (unet / "openvino_model.blob").write_bytes(b"not a compiled model")
+    again = Registry(fresh_models).get("tiny", "fp16")
+    assert again.from_cache is False and "unet" not in again.parts.imported
+    assert np.array_equal(image, picture(again))
+    again.parts.wait_saved()
+    assert (unet / "openvino_model.blob").stat().st_size > 1000  # saved afresh
+
+
+def test_a_re_exported_model_gets_new_parts_and_its_old_ones_are_removed(fresh_models):
+    store = fresh_models / ".ov-cache"
+    first = Registry(fresh_models).get("tiny", "fp16")
+    picture(first)
+    first.parts.wait_saved()
+    before = compiled_store.saved(store)
+    unet_ir = fresh_models / "tiny" / "fp16" / "unet" / "openvino_model.xml"
+    unet_ir.touch()  # what a re-export does to the part's files, whatever else it changes
+    again = Registry(fresh_models).get("tiny", "fp16")
+    assert "unet" not in again.parts.imported and "text_encoder" in again.parts.imported
+    picture(again)
+    again.parts.wait_saved()
+    after = compiled_store.saved(store)
+    [old] = set(before) - set(after)
+    [new] = set(after) - set(before)
+    assert old.startswith("unet-") and new.startswith("unet-")
 
 
 def test_the_full_vae_compiles_only_when_a_request_asks_for_it(fresh_models, tmp_path_factory):
@@ -110,6 +150,8 @@ def test_the_cache_can_be_turned_off(fresh_models, monkeypatch):
     monkeypatch.setenv("TURBO_OV_CACHE", "0")
     chosen = settings.from_flags({"models_dir": fresh_models}, names=settings.SERVING)
     loaded = Registry.from_settings(chosen).get("tiny", "fp16")
+    picture(loaded)
+    loaded.parts.wait_saved()
     assert loaded.from_cache is None and not (fresh_models / ".ov-cache").exists()
 
 
@@ -118,7 +160,6 @@ def test_static_shapes_follow_the_request_size_recompiling_only_on_change(fresh_
     static = Registry(fresh_models, precision="f32", static_shapes=True).get("tiny", "fp16")
     dynamic = Registry(fresh_models, precision="f32").get("tiny", "fp16")
     assert static.parts.recompiles == 0  # compiled at the default size, 512², when loaded
-    blobs = cache_blobs(fresh_models / ".ov-cache")
     assert static.parts.shape == Shape(1, 512, 512)  # guidance 0: a batch of 1, not 2
 
     sizes = [(512, 512), (384, 256), (384, 256), (384, 256)]
@@ -133,7 +174,10 @@ def test_static_shapes_follow_the_request_size_recompiling_only_on_change(fresh_
         assert np.abs(image.astype(int) - expected).max() <= 1
         assert (image != expected).mean() < 1e-3
     assert recompiles == [0, 1, 1, 1]
-    assert len(cache_blobs(fresh_models / ".ov-cache")) > len(blobs)  # the new shape is cached too
+    static.parts.wait_saved()
+    saved = compiled_store.saved(fresh_models / ".ov-cache")
+    # A folder per size (512², 384 × 256), and the dynamic-shape one of `dynamic`.
+    assert len([name for name in saved if name.startswith("unet-")]) == 3
 
     source = Image.new("RGB", (600, 500), "orange")
     result = generate.run(static, validate(Image2Image(prompt="a castle", model_id="tiny",
@@ -152,6 +196,14 @@ def test_static_shapes_follow_the_request_size_recompiling_only_on_change(fresh_
     kept = np.asarray(request.mask) == 0
     assert np.array_equal(np.asarray(inpainted)[kept], np.asarray(request.image)[kept])
     assert (np.asarray(inpainted)[~kept] != np.asarray(request.image)[~kept]).any()
+
+    # Another start imports the saved shapes, the one it starts at and the one it is asked
+    # for: the same pixels as where they were compiled.
+    static.parts.wait_saved()
+    again = Registry(fresh_models, precision="f32", static_shapes=True).get("tiny", "fp16")
+    assert again.from_cache is True
+    assert np.array_equal(picture(again, 384, 384), picture(static, 384, 384))
+    assert again.parts.recompiles == 1 and "unet" in again.parts.imported
 
 
 def test_a_kept_prompt_follows_a_static_recompile(fresh_models):

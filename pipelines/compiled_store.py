@@ -1,0 +1,88 @@
+"""Where a compiled model part is kept between starts: its folder in the store, and saving it
+there whole or not at all.
+
+OpenVINO's own compiled-model cache (CACHE_DIR) writes each blob while compiling, on the first
+start's path to the first image: the full-size INT8 UNet compiled in 16.6-18.6 s with it and
+12.0-12.8 s without (three runs each, Zen 4). So parts compile without it, and are exported
+(openvino.genai's export_model) after the first image, off the request's path, then imported
+(blob_path) at the next start. By hand: OpenVINO keys its own cache, here the key is ours."""
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import openvino as ov
+import openvino_genai as genai
+import psutil
+
+PARTIAL = ".partial-"  # a folder being written: <folder>.partial-<pid>
+
+
+def _digest(*items) -> str:
+    return hashlib.sha256(repr(items).encode()).hexdigest()[:16]
+
+
+def folder(store: Path, paths: list[Path], device: str, config: dict, shape=None) -> Path:
+    """The store's folder for one part compiled from `paths` (its IR folders) with this device,
+    config and static shape (None: dynamic). Named <part>-<what is asked>-<what it is made of>:
+    the second hash covers the IR files (path, size, time) and the OpenVINO and genai
+    versions, so a re-export or an upgrade gets a new folder and never an old blob."""
+    asked = _digest([str(Path(p).resolve()) for p in paths], device, sorted(config.items()),
+                    shape)
+    files = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns)
+             for p in paths for f in sorted(Path(p).glob("openvino_model.*"))]
+    made_of = _digest(files, ov.get_version(), genai.get_version())
+    return Path(store) / f"{Path(paths[0]).name}-{asked}-{made_of}"
+
+
+def is_saved(part_folder: Path) -> bool:
+    """Whether a part is saved there (a folder appears only when its export is complete)."""
+    return part_folder.is_dir()
+
+
+def save(part, part_folder: Path) -> None:
+    """Export a compiled openvino.genai part (UNet2DConditionModel, CLIPTextModel,
+    AutoencoderKL...) into its folder: into a partial folder first, renamed when complete, so
+    a start never imports half a blob. Then remove what it replaces (remove_stale)."""
+    partial = part_folder.with_name(f"{part_folder.name}{PARTIAL}{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    part.export_model(partial)
+    try:
+        partial.rename(part_folder)
+    except OSError:  # another process saved the same part first
+        shutil.rmtree(partial, ignore_errors=True)
+    remove_stale(part_folder)
+
+
+def remove_stale(part_folder: Path) -> None:
+    """The same part's other folders (an older export of its IR, other versions) and partial
+    folders of processes that are gone: each holds up to gigabytes."""
+    asked = part_folder.name.rsplit("-", 1)[0]
+    for other in part_folder.parent.glob(f"{asked}-*"):
+        name, partial, pid = other.name.partition(PARTIAL)
+        if name == part_folder.name and not partial:
+            continue
+        if partial and pid.isdigit() and psutil.pid_exists(int(pid)):
+            continue  # being written now
+        shutil.rmtree(other, ignore_errors=True)
+
+
+def load(component, paths: list[Path], device: str, config: dict, part_folder: Path):
+    """The part imported from its saved folder, or None where the blob cannot be imported
+    (damaged, or written by an OpenVINO this one cannot read): the folder is removed then, so
+    the part is compiled and saved afresh."""
+    try:
+        return component(*paths, device, blob_path=str(part_folder), **config)
+    except RuntimeError:
+        shutil.rmtree(part_folder, ignore_errors=True)
+        return None
+
+
+def saved(store: Path | None) -> dict[str, int]:
+    """The parts saved in a store, by folder name, with their modification times (for tests
+    and the benchmark: a start that compiles anything adds a folder)."""
+    if store is None or not Path(store).is_dir():
+        return {}
+    return {path.name: path.stat().st_mtime_ns for path in Path(store).iterdir()
+            if path.is_dir() and PARTIAL not in path.name}
