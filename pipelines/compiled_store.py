@@ -56,8 +56,11 @@ def save(part, part_folder: Path) -> None:
 
 
 def remove_stale(part_folder: Path) -> None:
-    """The same part's other folders (an older export of its IR, other versions) and partial
-    folders of processes that are gone: each holds up to gigabytes."""
+    """The same part's other folders (an older export of its IR, other versions), partial
+    folders of processes that are gone, and the blobs OpenVINO's own cache wrote in the store
+    before it was one (<number>.blob): each holds up to gigabytes."""
+    for blob in part_folder.parent.glob("*.blob"):
+        blob.unlink(missing_ok=True)
     asked = part_folder.name.rsplit("-", 1)[0]
     for other in part_folder.parent.glob(f"{asked}-*"):
         name, partial, pid = other.name.partition(PARTIAL)

@@ -111,10 +111,13 @@ def test_a_damaged_saved_part_is_compiled_and_saved_again(fresh_models):
 
 def test_a_re_exported_model_gets_new_parts_and_its_old_ones_are_removed(fresh_models):
     store = fresh_models / ".ov-cache"
+    store.mkdir()
+    (store / "4702185210874162504.blob").write_bytes(b"what OpenVINO's CACHE_DIR left here")
     first = Registry(fresh_models).get("tiny", "fp16")
     picture(first)
     first.parts.wait_saved()
     before = compiled_store.saved(store)
+    assert not list(store.glob("*.blob"))
     unet_ir = fresh_models / "tiny" / "fp16" / "unet" / "openvino_model.xml"
     unet_ir.touch()  # what a re-export does to the part's files, whatever else it changes
     again = Registry(fresh_models).get("tiny", "fp16")
