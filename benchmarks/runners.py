@@ -317,8 +317,9 @@ def _turbo(config: Config, folders: Folders):
 
     def run(workload: Workload) -> dict:
         # A live frame repeats the stream's prompt (its encodings kept, as the Live tab keeps
-        # them); a batch encodes its prompt once, so each batch gets one not seen before.
-        prompt = f"{PROMPT}, take {next(batches)}" if workload.images > 1 else PROMPT
+        # them). Every other run gets a prompt not seen before: a prompt asked for again runs
+        # on kept encodings too (a re-roll), which the peers' runs would not.
+        prompt = PROMPT if workload.live else f"{PROMPT}, take {next(batches)}"
         common = dict(prompt=prompt, model_id=folders.model_id, seed=SEED, steps=workload.steps,
                       variant=loaded.variant, fast_decoder=config.fast_decoder,
                       images=workload.images, reuse_prompt=workload.live)

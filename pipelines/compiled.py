@@ -133,6 +133,7 @@ class CompiledParts:
         self._compiling = threading.RLock()
         self._pipelines: dict[tuple[str, bool], object] = {}
         self._frozen: frozen_prompt.FrozenPrompt | None = None  # the last prompt kept
+        self._last_prompt: str | None = None  # the last request's (reuse)
         self._tokenizer: genai.Tokenizer | None = None  # for the frozen encoders, on first use
         self._preview: ov.CompiledModel | None = None  # TAESD's decoder, for previews
         self.tokenizer = clip_tokenizer(folder)
@@ -172,6 +173,21 @@ class CompiledParts:
             pipelines[key] = PIPELINES[task].stable_diffusion_xl(
                 self.scheduler, *encoders, self.compiled["unet"], self._vae(fast_decoder))
         return pipelines[key]
+
+    @property
+    def kept_prompt(self) -> str | None:
+        return self._frozen.prompt if self._frozen is not None else None
+
+    def reuse(self, prompt: str, asked: bool) -> bool:
+        """Whether a request for `prompt` runs on kept encodings (freeze): where it asks to
+        (a batch's images, a Live stream's frames), or where its prompt is the last request's
+        or the kept one (a re-roll with another seed, a slider moved in real-time mode). So a
+        prompt asked for again is kept the second time, and the encoders do not run from the
+        third on; a prompt asked for once costs nothing more. Call once per request, under
+        the model's lock, and only without classifier-free guidance."""
+        again = prompt in (self._last_prompt, self.kept_prompt)
+        self._last_prompt = prompt
+        return asked or again
 
     def freeze(self, prompt: str) -> float:
         """Keep `prompt`'s text encodings for the pipelines asked for with it, in place of the

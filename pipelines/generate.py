@@ -167,9 +167,10 @@ def _run_locked(loaded, request: Text2Image, on_step: OnStep | None,
     fit_start = time.perf_counter()
     recompiled = loaded.fit(request.width, request.height, request.guidance)
     fit_seconds = time.perf_counter() - fit_start
-    # A prompt that comes again (a batch, a Live stream): its text encodings are kept, where
-    # no classifier-free guidance runs (frozen_prompt).
-    prompt = request.prompt if request.reuse_prompt and request.guidance <= 1 else None
+    # A prompt that comes again (a batch, a Live stream, a re-roll): its text encodings are
+    # kept, where no classifier-free guidance runs (frozen_prompt, CompiledParts.reuse).
+    reuse = request.guidance <= 1 and loaded.parts.reuse(request.prompt, request.reuse_prompt)
+    prompt = request.prompt if reuse else None
     freeze_seconds = loaded.parts.freeze(prompt) if prompt is not None else 0.0
     pipeline = loaded.pipeline(task, fast_decoder, prompt)
 

@@ -61,6 +61,25 @@ def test_a_guided_request_runs_the_text_encoders_with_its_negative_prompt(regist
     assert not np.array_equal(pixels(first), pixels(other))
 
 
+def test_a_prompt_asked_again_runs_on_kept_encodings_from_the_third_time(loaded):
+    # A re-roll: the same prompt, another seed, one image at a time.
+    def run(prompt: str, seed: int):
+        return generate.run(loaded, validate(t2i(prompt=prompt, seed=seed)))
+
+    first = run("a quiet pond", 3)  # the real encoders; nothing kept for a prompt seen once
+    assert loaded.parts.kept_prompt != "a quiet pond"
+    run("a quiet pond", 1)  # asked again: kept now
+    assert loaded.parts.kept_prompt == "a quiet pond"
+    third = run("a quiet pond", 3)
+    assert np.array_equal(pixels(third), pixels(first))  # the same bytes, the encoders unrun
+    assert third.timings.get("text encoders", 0.0) < first.timings["text encoders"]
+    # Another prompt in between runs its own encoders, and the kept one is still used after.
+    other = run("a red barn", 3)
+    assert "text encoders" in other.timings and loaded.parts.kept_prompt == "a quiet pond"
+    assert not np.array_equal(pixels(other), pixels(first))
+    assert np.array_equal(pixels(run("a quiet pond", 3)), pixels(first))
+
+
 def test_a_batch_encodes_its_prompt_once(loaded):
     batch = generate.run_all(loaded, validate(t2i(prompt="a harbour at dawn", seed=9,
                                                   images=3)))
