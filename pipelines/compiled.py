@@ -10,6 +10,7 @@ only when that size changes."""
 
 import gc
 import json
+import logging
 import tempfile
 import threading
 import time
@@ -37,6 +38,11 @@ SCHEDULERS = {
     "LMSDiscreteScheduler": genai.Scheduler.Type.LMS_DISCRETE,
 }
 
+
+log = logging.getLogger(__name__)
+
+# Seconds without a generation before a compiled part is saved (CompiledParts._save).
+SAVE_WHEN_IDLE = 2.0
 
 # openvino.genai's pipeline for each task.
 PIPELINES = {"text2image": genai.Text2ImagePipeline, "image2image": genai.Image2ImagePipeline,
@@ -125,12 +131,9 @@ class CompiledParts:
         self.compile_seconds: dict[str, float] = {}  # per key, the last compile (or import)
         self.compiled: dict[str, object] = {}
         self.imported: set[str] = set()  # keys of the parts imported from the store
-        self._folders: dict[str, Path | None] = {}  # key -> its store folder
         self._unsaved: dict[str, Path] = {}  # key -> store folder, of parts compiled here
         self._saver: threading.Thread | None = None
-        # Held by a compile and by each export: one at a time (see below), and a part being
-        # replaced (static shapes) is not freed while it is being exported.
-        self._compiling = threading.RLock()
+        self._last_run = 0.0  # time.monotonic() at the end of the last generation
         self._pipelines: dict[tuple[str, bool], object] = {}
         self._frozen: frozen_prompt.FrozenPrompt | None = None  # the last prompt kept
         self._last_prompt: str | None = None  # the last request's (reuse)
@@ -228,56 +231,68 @@ class CompiledParts:
             self._compile_vae(key, self.autoencoder if fast_decoder else self.folder)
         return self.compiled[key]
 
-    def save_later(self) -> None:
-        """Save the parts compiled since the last save into the store, on a thread of its own,
-        so that no request waits for it (call after a generation, under the model's lock). Not
-        a daemon: a process that ends soon after its image (the CLI) still saves."""
-        if not self._unsaved or (self._saver is not None and self._saver.is_alive()):
-            return
-        todo, self._unsaved = self._unsaved, {}
-        self._saver = threading.Thread(target=self._save, args=(todo,), daemon=False,
-                                       name="turbo-save-compiled")
-        self._saver.start()
+    def save_later(self, run_lock: threading.Lock) -> None:
+        """After each generation, under `run_lock` (the lock every generation holds): save the
+        parts compiled and not saved yet into the store, on a thread of its own (_save). Not a
+        daemon: a process that ends soon after its image (the CLI) still saves."""
+        self._last_run = time.monotonic()
+        if self._unsaved and self._saver is None:
+            self._saver = threading.Thread(target=self._save, args=(run_lock,), daemon=False,
+                                           name="turbo-save-compiled")
+            self._saver.start()
 
     def wait_saved(self) -> None:
-        """Until the save under way (if any) is done: for tests and the benchmark."""
-        if self._saver is not None:
-            self._saver.join()
+        """Until the saving under way (if any) is done: for tests and the benchmark."""
+        saver = self._saver
+        if saver is not None:
+            saver.join()
 
-    def _save(self, todo: dict[str, Path]) -> None:
-        for key, part_folder in todo.items():
-            with self._compiling:
-                part = self.compiled.get(key)
-                # Skip a part replaced since (static shapes: a new size has a folder of its own).
-                if part is not None and self._folders.get(key) == part_folder:
-                    compiled_store.save(part, part_folder)
-                del part
+    def _save(self, run_lock: threading.Lock) -> None:
+        # Each part once no generation has run for SAVE_WHEN_IDLE seconds, holding the run
+        # lock: a generation beside an export slows both (the full-size INT8 UNet's next image
+        # took 8.5 s instead of 2.65 s, and a saver at nice 19 did no better), so a request
+        # that comes meanwhile waits for the part being saved, then runs at full speed.
+        while True:
+            time.sleep(max(0.0, self._last_run + SAVE_WHEN_IDLE - time.monotonic()))
+            with run_lock:
+                if time.monotonic() - self._last_run < SAVE_WHEN_IDLE:
+                    continue  # a generation ran while this waited for the lock
+                if not self._unsaved:
+                    self._saver = None  # the next compile's save_later starts another
+                    return
+                key = next(iter(self._unsaved))
+                part_folder = self._unsaved.pop(key)
+                part = self.compiled.get(key)  # None: freed since (a failed recompile)
+                try:  # under the run lock: no compile of this model's parts at the same time
+                    if part is not None:
+                        compiled_store.save(part, part_folder)
+                except (OSError, RuntimeError) as e:  # a full disk: compiled again next start
+                    log.warning("Could not save the compiled %s in %s: %s", key,
+                                part_folder.parent, e)
 
     def _compile(self, key: str, component, paths: list[Path], reshape=None) -> None:
         """component(*paths) as self.compiled[key], timed: imported from the store where it
         is saved there, else compiled (and saved later); reshape(component) before compiling
         where given (static shapes: a compiled component cannot be reshaped)."""
         start = time.perf_counter()
-        with self._compiling:
-            part_folder = None if self.store is None else compiled_store.folder(
-                self.store, paths, self.device, self.config, self.shape)
-            part = None
-            if part_folder is not None and compiled_store.is_saved(part_folder):
-                part = compiled_store.load(component, paths, self.device, self.config,
-                                           part_folder)
-            if part is not None:
-                self.imported.add(key)
+        part_folder = None if self.store is None else compiled_store.folder(
+            self.store, paths, self.device, self.config, self.shape)
+        part = None
+        if part_folder is not None and compiled_store.is_saved(part_folder):
+            part = compiled_store.load(component, paths, self.device, self.config, part_folder)
+        if part is not None:
+            self.imported.add(key)
+        else:
+            self.imported.discard(key)
+            if reshape is None:
+                part = component(*paths, self.device, **self.config)
             else:
-                self.imported.discard(key)
-                if reshape is None:
-                    part = component(*paths, self.device, **self.config)
-                else:
-                    part = component(*paths)
-                    reshape(part)
-                    part.compile(self.device, **self.config)
-                if part_folder is not None:
-                    self._unsaved[key] = part_folder
-            self.compiled[key], self._folders[key] = part, part_folder
+                part = component(*paths)
+                reshape(part)
+                part.compile(self.device, **self.config)
+            if part_folder is not None:
+                self._unsaved[key] = part_folder
+        self.compiled[key] = part
         self.compile_seconds[key] = time.perf_counter() - start
 
     def _compile_vae(self, key: str, folder: Path) -> None:
@@ -287,10 +302,6 @@ class CompiledParts:
                       lambda vae: vae.reshape(1, shape.height, shape.width))
 
     def _compile_static(self, shape: Shape) -> None:
-        with self._compiling:  # not while a part is being saved: it would stay in memory
-            self._compile_static_locked(shape)
-
-    def _compile_static_locked(self, shape: Shape) -> None:
         # Free the old components and pipelines first: a full-size UNet's two copies would not
         # both fit. The default decoder's VAE is compiled, and the other one if it was in use.
         default = "fast/vae" if self.autoencoder is not None else "vae"

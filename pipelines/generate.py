@@ -82,7 +82,7 @@ def run(loaded, request: Text2Image, on_step: OnStep | None = None,
     next steps with Stopped."""
     with loaded.lock:
         result = _run_locked(loaded, request, on_step, on_preview, stop)
-        loaded.parts.save_later()  # the parts compiled for it, now that its image is done
+        loaded.parts.save_later(loaded.lock)  # what was compiled for it, once idle
         return result
 
 
