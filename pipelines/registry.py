@@ -316,6 +316,7 @@ class Registry:
 
     def _evict(self, key: tuple[str, str]) -> None:
         with self._loaded[key].lock:  # let a running generation finish first
+            self._loaded[key].parts.forget_unsaved()
             del self._loaded[key]
         gc.collect()  # compiled models hold gigabytes: free them before the next load
 

@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from pipelines import catalogue, generate, settings
+from pipelines import catalogue, compiled_store, generate, settings
 from pipelines.compiled import Shape
 from pipelines.errors import InvalidSetting
 from pipelines.registry import ModelNotAvailable, Registry, ram_estimate, unet_shape
@@ -36,6 +36,18 @@ def test_least_recently_used_model_is_evicted_to_stay_in_budget(two_models):
     again = registry.get("tiny", "fp16")  # loaded anew, evicting sdxl-turbo
     assert again is not tiny and registry.loaded() == [("tiny", "fp16")]
     assert np.array_equal(picture(again, "tiny"), first)
+
+
+def test_an_evicted_model_saves_nothing_more(two_models):
+    # Its parts would be saved once the model is idle for 2 s; unloaded before that, the saver
+    # ends rather than keep them in memory for the export.
+    one_model = ram_estimate(two_models / "tiny" / "fp16")
+    registry = Registry(two_models, ram_budget=int(one_model * 1.5))
+    tiny = registry.get("tiny", "fp16")
+    picture(tiny, "tiny")
+    registry.get("sdxl-turbo", "fp16")  # evicts tiny first
+    tiny.parts.wait_saved()
+    assert not compiled_store.saved(two_models / ".ov-cache")
 
 
 def test_both_stay_when_the_budget_holds_both(two_models):
