@@ -47,7 +47,11 @@ def save(part, part_folder: Path) -> None:
     a start never imports half a blob. Then remove what it replaces (remove_stale)."""
     partial = part_folder.with_name(f"{part_folder.name}{PARTIAL}{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
-    part.export_model(partial)
+    try:
+        part.export_model(partial)
+    except BaseException:  # a full disk: leave no partial blob of gigabytes behind
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     try:
         partial.rename(part_folder)
     except OSError:  # another process saved the same part first

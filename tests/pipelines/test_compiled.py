@@ -3,6 +3,7 @@ compiled-model store, and static shapes that follow the request's size."""
 
 import argparse
 import shutil
+from pathlib import Path
 
 import numpy as np
 import openvino as ov
@@ -226,3 +227,24 @@ def test_a_kept_prompt_follows_a_static_recompile(fresh_models):
                                                       width=384, height=256)))
     assert frames[1].image.size == (384, 256)
     assert np.array_equal(np.asarray(frames[1].image), np.asarray(alone.image))
+
+
+def test_a_failed_save_leaves_nothing_behind_and_is_told(fresh_models, caplog):
+    # An export that fails midway (a full disk): its partial folder is removed, the failure is
+    # logged, and the part is compiled again at the next start.
+    loaded = Registry(fresh_models).get("tiny", "fp16")
+
+    class FullDisk:
+        def export_model(self, path):
+            (Path(path) / "openvino_model.blob").parent.mkdir(parents=True)
+            (Path(path) / "openvino_model.blob").write_bytes(b"half a blob")
+            raise RuntimeError("No space left on device")
+
+    loaded.parts.compiled["unet"], real = FullDisk(), loaded.parts.compiled["unet"]
+    loaded.parts.save_later(loaded.lock)
+    loaded.parts.wait_saved()
+    loaded.parts.compiled["unet"] = real
+    store = fresh_models / ".ov-cache"
+    assert not [path for path in store.iterdir() if path.name.startswith("unet-")]
+    assert "Could not save the compiled unet" in caplog.text
+    assert len(compiled_store.saved(store)) == 3  # the other parts were saved
