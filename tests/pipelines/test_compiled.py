@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 import pytest
+from PIL import Image
 
 from pipelines import compiled_store, generate, settings
 from pipelines.compiled import InvalidSetting, Shape
 from pipelines.registry import Registry
 from pipelines.requests import Image2Image, Inpaint, Text2Image, validate
-from PIL import Image
 
 CPU_HAS_BF16 = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
