@@ -1,6 +1,6 @@
 """One model's parts as openvino.genai components, compiled with one config (the inference
 precision hint, threads), and the pipelines built on them; each part imported from the
-compiled-model store where it was saved before, and saved there after the first image.
+compiled-model store where it was saved before, and saved there once the model is idle.
 
 openvino.genai serves the optimum-intel folders without torch: its pipelines for text-to-image,
 image-to-image and inpainting are built here from one set of compiled components (text encoders,

@@ -4,8 +4,9 @@ there whole or not at all.
 OpenVINO's own compiled-model cache (CACHE_DIR) writes each blob while compiling, on the first
 start's path to the first image: the full-size INT8 UNet compiled in 16.6-18.6 s with it and
 12.0-12.8 s without (three runs each, Zen 4). So parts compile without it, and are exported
-(openvino.genai's export_model) after the first image, off the request's path, then imported
-(blob_path) at the next start. By hand: OpenVINO keys its own cache, here the key is ours."""
+(openvino.genai's export_model) once the model is idle after an image (CompiledParts._save),
+off any request's path, then imported (blob_path) at the next start. By hand: OpenVINO keys
+its own cache, here the key is ours."""
 
 import hashlib
 import os
