@@ -193,7 +193,7 @@ def _load_per_part(summary: dict) -> list[str]:
     part compiled on first use, such as the full VAE beside TAESD, only if a workload used it)."""
     lines = [f"- {key}: " + ", ".join(f"{part} {seconds:.1f} s" for part, seconds in parts.items())
              + (f"; then saved for the next start in {entry['save_seconds'][0]:.1f} s, after "
-                f"the first image (2 s of it waiting for the model to be idle)"
+                f"the first image (the wait for the model to be idle included)"
                 if entry.get("save_seconds") else "")
              for key, entry in summary["configs"].items()
              if (parts := entry.get("load_per_part_seconds"))]

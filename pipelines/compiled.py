@@ -170,7 +170,7 @@ class CompiledParts:
             pipelines, encoders = self._pipelines, (self.compiled["text_encoder"],
                                                      self.compiled["text_encoder_2"])
         else:
-            assert self._frozen is not None and self._frozen.prompt == prompt, "freeze first"
+            assert self.kept_prompt == prompt, "freeze first"
             pipelines, encoders = self._frozen.pipelines, self._frozen.encoders
         key = (task, fast_decoder)
         if key not in pipelines:  # no compile: every pipeline shares the compiled components
@@ -197,7 +197,7 @@ class CompiledParts:
         """Keep `prompt`'s text encodings for the pipelines asked for with it, in place of the
         last prompt's (one at a time: a batch's images and a stream's frames come in a row).
         Returns the seconds it took: 0 where this prompt is the one kept."""
-        if self._frozen is not None and self._frozen.prompt == prompt:
+        if self.kept_prompt == prompt:
             return 0.0
         self._frozen = None  # its pipelines go with it
         start = time.perf_counter()
@@ -284,9 +284,8 @@ class CompiledParts:
         start = time.perf_counter()
         part_folder = None if self.store is None else compiled_store.folder(
             self.store, paths, self.device, self.config, self.shape)
-        part = None
-        if part_folder is not None and compiled_store.is_saved(part_folder):
-            part = compiled_store.load(component, paths, self.device, self.config, part_folder)
+        part = None if part_folder is None else compiled_store.load(
+            component, paths, self.device, self.config, part_folder)
         if part is not None:
             self.imported.add(key)
         else:

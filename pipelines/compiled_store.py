@@ -37,11 +37,6 @@ def folder(store: Path, paths: list[Path], device: str, config: dict, shape=None
     return Path(store) / f"{Path(paths[0]).name}-{asked}-{made_of}"
 
 
-def is_saved(part_folder: Path) -> bool:
-    """Whether a part is saved there (a folder appears only when its export is complete)."""
-    return part_folder.is_dir()
-
-
 def save(part, part_folder: Path) -> None:
     """Export a compiled openvino.genai part (UNet2DConditionModel, CLIPTextModel,
     AutoencoderKL...) into its folder: into a partial folder first, renamed when complete, so
@@ -77,9 +72,12 @@ def remove_stale(part_folder: Path) -> None:
 
 
 def load(component, paths: list[Path], device: str, config: dict, part_folder: Path):
-    """The part imported from its saved folder, or None where the blob cannot be imported
-    (damaged, or written by an OpenVINO this one cannot read): the folder is removed then, so
-    the part is compiled and saved afresh."""
+    """The part imported from its saved folder; None where it is not saved (a folder appears
+    only when its export is complete) or its blob cannot be imported (damaged, or written by an
+    OpenVINO this one cannot read): the folder is removed then, so the part is compiled and
+    saved afresh."""
+    if not part_folder.is_dir():
+        return None
     try:
         return component(*paths, device, blob_path=str(part_folder), **config)
     except RuntimeError:

@@ -104,11 +104,12 @@ class Loaded:
 
 class Registry:
     """precision: "auto" (bf16 where the CPU has it, else f32), "bf16", "f16" or "f32". cache:
-    the compiled-model store (compiled_store) in <models dir>/.ov-cache (or cache_dir). static_shapes:
-    compile for the request's size, recompiling when it changes. ram_budget: bytes for loaded
-    models (None: 3/4 of this machine's RAM). threads: CPU threads a generation uses (None:
-    OpenVINO's choice, every core; a Ray replica gives its own share). Settings from flags and TURBO_* variables come
-    through from_settings(); nothing here reads the environment for them."""
+    the compiled-model store (compiled_store) in <models dir>/.ov-cache (or cache_dir).
+    static_shapes: compile for the request's size, recompiling when it changes. ram_budget:
+    bytes for loaded models (None: 3/4 of this machine's RAM). threads: CPU threads a
+    generation uses (None: OpenVINO's choice, every core; a Ray replica gives its own share).
+    Settings from flags and TURBO_* variables come through from_settings(); nothing here reads
+    the environment for them."""
 
     def __init__(self, models_dir: Path | None = None, device: str = "CPU",
                  ram_budget: int | None = None, hub_cache: Path | None = None,
@@ -322,7 +323,7 @@ class Registry:
 
     def ov_config(self) -> dict:
         """What every part of every model compiles with. PERFORMANCE_HINT LATENCY: one request
-        at a time on every core. No CACHE_DIR: parts are saved after the first image instead
+        at a time on every core. No CACHE_DIR: parts are saved once the model is idle instead
         (compiled_store says why); the store's key covers this whole config."""
         config = {"PERFORMANCE_HINT": "LATENCY"}
         if self.precision_hint:
