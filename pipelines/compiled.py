@@ -14,6 +14,7 @@ import logging
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,20 +142,18 @@ class CompiledParts:
         self._tokenizer: genai.Tokenizer | None = None  # for the frozen encoders, on first use
         self._preview: ov.CompiledModel | None = None  # TAESD's decoder, for previews
         self.tokenizer = clip_tokenizer(folder)
-        # One part at a time, not at once: OpenVINO sets the process's locale to "C" around
-        # each compiled blob's read or write and restores it, so two at once can leave it "C"
-        # (../shared/API-NOTES.md), and Python's text files then read ASCII.
-        self._compile("text_encoder", genai.CLIPTextModel, [folder / "text_encoder"])
-        self._compile("text_encoder_2", genai.CLIPTextModelWithProjection,
-                      [folder / "text_encoder_2"])
         if autoencoder is not None:
             for half in VAE_HALVES:
                 ov.Core().read_model(folder / half / "openvino_model.xml")
+        encoders = [Part("text_encoder", genai.CLIPTextModel, [folder / "text_encoder"],
+                         warm_up=True),
+                    Part("text_encoder_2", genai.CLIPTextModelWithProjection,
+                         [folder / "text_encoder_2"], warm_up=True)]
         if static_shape:
-            self._compile_static(static_shape)
+            self._compile_static(static_shape, encoders)
         else:
-            self._compile("unet", genai.UNet2DConditionModel, [folder / "unet"])
-            self._vae(fast_decoder=autoencoder is not None)
+            self._compile_parts([*encoders, self._unet_part(), self._vae_part(
+                "fast/vae" if autoencoder is not None else "vae")])
 
     @property
     def static(self) -> bool:
@@ -229,7 +228,7 @@ class CompiledParts:
     def _vae(self, fast_decoder: bool):
         key = "fast/vae" if fast_decoder else "vae"
         if key not in self.compiled:
-            self._compile_vae(key, self.autoencoder if fast_decoder else self.folder)
+            self._compile_parts([self._vae_part(key)])
         return self.compiled[key]
 
     def save_later(self, run_lock: threading.Lock) -> None:
@@ -277,37 +276,67 @@ class CompiledParts:
                     log.warning("Could not save the compiled %s in %s: %s", key,
                                 part_folder.parent, e)
 
-    def _compile(self, key: str, component, paths: list[Path], reshape=None) -> None:
-        """component(*paths) as self.compiled[key], timed: imported from the store where it
-        is saved there, else compiled (and saved later); reshape(component) before compiling
-        where given (static shapes: a compiled component cannot be reshaped)."""
-        start = time.perf_counter()
-        part_folder = None if self.store is None else compiled_store.folder(
-            self.store, paths, self.device, self.config, self.shape)
-        part = None if part_folder is None else compiled_store.load(
-            component, paths, self.device, self.config, part_folder)
-        if part is not None:
-            self.imported.add(key)
+    def _compile_parts(self, parts: list["Part"]) -> None:
+        """Each part as self.compiled[part.key], timed: imported from the store where it is
+        saved there, one after another (OpenVINO sets the process's locale to "C" around a
+        blob's read and restores it, so two at once can leave it "C", ../shared/API-NOTES.md),
+        else compiled, all of these at once (and saved later).
+
+        Why at once: the UNet's compile keeps little more than one core busy (full-size INT8
+        on the 2-core Zen 4: 12.7 s, 15 s of CPU), so the other parts compile beside it, and
+        the text encoders then run once to repack their weights, which their first prompt
+        would otherwise wait for. openvino.genai's compile() and infer() release the GIL, its
+        constructors do not: each part is read here and compiled on a thread of its own."""
+        todo = []
+        for part in parts:
+            start = time.perf_counter()
+            part_folder = None if self.store is None else compiled_store.folder(
+                self.store, part.paths, self.device, self.config,
+                None if part.reshape is None else self.shape)  # one per size, where reshaped
+            component = None if part_folder is None else compiled_store.load(
+                part.component, part.paths, self.device, self.config, part_folder)
+            if component is not None:
+                self.imported.add(part.key)
+                self.compiled[part.key] = component
+                self.compile_seconds[part.key] = time.perf_counter() - start
+                continue
+            self.imported.discard(part.key)
+            component = part.component(*part.paths)
+            if part.reshape is not None:
+                part.reshape(component)
+            todo.append((part, component, part_folder, start))
+        if len(todo) < 2:
+            seconds = [self._compile_one(part, component, start)
+                       for part, component, _, start in todo]
         else:
-            self.imported.discard(key)
-            if reshape is None:
-                part = component(*paths, self.device, **self.config)
-            else:
-                part = component(*paths)
-                reshape(part)
-                part.compile(self.device, **self.config)
+            with ThreadPoolExecutor(len(todo), thread_name_prefix="turbo-compile") as pool:
+                seconds = list(pool.map(lambda item: self._compile_one(*item[:2], item[3]),
+                                        todo))
+        for (part, component, part_folder, _), taken in zip(todo, seconds):
+            self.compiled[part.key], self.compile_seconds[part.key] = component, taken
             if part_folder is not None:
-                self._unsaved[key] = part_folder
-        self.compiled[key] = part
-        self.compile_seconds[key] = time.perf_counter() - start
+                self._unsaved[part.key] = part_folder
 
-    def _compile_vae(self, key: str, folder: Path) -> None:
+    def _compile_one(self, part: "Part", component, start: float) -> float:
+        component.compile(self.device, **self.config)
+        if part.warm_up:
+            component.infer("", "", False)
+        return time.perf_counter() - start
+
+    def _unet_part(self) -> "Part":
         shape = self.shape
-        self._compile(key, genai.AutoencoderKL, [folder / half for half in VAE_HALVES[::-1]],
-                      reshape=None if shape is None else  # halves: encoder, then decoder
-                      lambda vae: vae.reshape(1, shape.height, shape.width))
+        return Part("unet", genai.UNet2DConditionModel, [self.folder / "unet"],
+                    None if shape is None else  # a compiled component cannot be reshaped
+                    lambda unet: unet.reshape(shape.batch, shape.height, shape.width, TOKENS))
 
-    def _compile_static(self, shape: Shape) -> None:
+    def _vae_part(self, key: str) -> "Part":
+        folder, shape = self.autoencoder if key == "fast/vae" else self.folder, self.shape
+        return Part(key, genai.AutoencoderKL,  # halves: encoder, then decoder
+                    [folder / half for half in VAE_HALVES[::-1]],
+                    None if shape is None else
+                    lambda vae: vae.reshape(1, shape.height, shape.width))
+
+    def _compile_static(self, shape: Shape, encoders: list["Part"] = ()) -> None:
         # Free the old components and pipelines first: a full-size UNet's two copies would not
         # both fit. The default decoder's VAE is compiled, and the other one if it was in use.
         default = "fast/vae" if self.autoencoder is not None else "vae"
@@ -318,11 +347,20 @@ class CompiledParts:
             self.compiled.pop(key, None)
         gc.collect()
         self.shape = shape
-        self._compile("unet", genai.UNet2DConditionModel, [self.folder / "unet"],
-                      reshape=lambda unet: unet.reshape(shape.batch, shape.height, shape.width,
-                                                        TOKENS))
-        for key in vaes:
-            self._compile_vae(key, self.autoencoder if key == "fast/vae" else self.folder)
+        self._compile_parts([*encoders, self._unet_part(), *map(self._vae_part, vaes)])
+
+
+@dataclass(frozen=True)
+class Part:
+    """A part to compile: its key in CompiledParts.compiled, its openvino.genai class, the
+    folders the class reads, what to reshape it with before compiling (static shapes), and
+    whether to run it once after compiling (the text encoders, on an empty prompt: OpenVINO
+    repacks a model's weights at its first run)."""
+    key: str
+    component: type
+    paths: list[Path]
+    reshape: object = None
+    warm_up: bool = False
 
 
 def openvino_devices() -> list[str]:
