@@ -38,7 +38,8 @@ def run_measured(command: list[str], min_available_bytes: int,
     """Run a child process, sampling its memory every 0.2 s, and stop it before the machine runs
     out (available memory under the floor): a measurement, not an OOM kill of a neighbour.
     Reports peak RSS and peak anonymous memory (RSS less file-backed pages such as mmapped IR
-    weights, which the kernel can drop under pressure). memory_limit: bytes the child may use
+    weights, which the kernel can drop under pressure), the child's, plus its own children's
+    unique pages (USS). memory_limit: bytes the child may use
     at most, in a memory cgroup of its own (benchmarks.memlimit); the report then says what the
     cgroup peaked at and whether the limit killed it. Written by hand: neither psutil nor
     subprocess reports a running child's peak."""
@@ -59,12 +60,13 @@ def _run_measured(command: list[str], min_available_bytes: int, preexec_fn=None)
     def watch():
         nonlocal peak, peak_anon
         while child.poll() is None:
-            try:
-                infos = [p.memory_info() for p in [child, *child.children(recursive=True)]]
+            try:  # a child's own pages only (USS): a forked one (the compiled-model store's
+                # export) maps its parent's pages too, which RSS would count twice
+                info = child.memory_info()
+                own = sum(p.memory_full_info().uss for p in child.children(recursive=True))
             except psutil.Error:
                 continue
-            rss = sum(i.rss for i in infos)
-            anon = sum(i.rss - i.shared for i in infos)
+            rss, anon = info.rss + own, info.rss - info.shared + own
             peak, peak_anon = max(peak, rss), max(peak_anon, anon)
             seconds = time.perf_counter() - start
             if not timeline or seconds - timeline[-1][0] >= 5:  # a coarse profile, for phases

@@ -11,6 +11,9 @@ its own cache, here the key is ours."""
 import hashlib
 import os
 import shutil
+import signal
+import sys
+import time
 from pathlib import Path
 
 import openvino as ov
@@ -18,6 +21,7 @@ import openvino_genai as genai
 import psutil
 
 PARTIAL = ".partial-"  # a folder being written: <folder>.partial-<pid>
+EXPORT_TIMEOUT = 120  # seconds; the full-size FP16 UNet's 5 GB blob at 43 MB/s
 
 
 def _digest(*items) -> str:
@@ -44,7 +48,7 @@ def save(part, part_folder: Path) -> None:
     partial = part_folder.with_name(f"{part_folder.name}{PARTIAL}{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        part.export_model(partial)
+        _export(part, partial)
     except BaseException:  # a full disk: leave no partial blob of gigabytes behind
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -53,6 +57,40 @@ def save(part, part_folder: Path) -> None:
     except OSError:  # another process saved the same part first
         shutil.rmtree(partial, ignore_errors=True)
     remove_stale(part_folder)
+
+
+def _export(part, to: Path) -> None:
+    """part.export_model(to), in a forked child where the system forks safely (Linux).
+    openvino.genai's export_model holds Python's GIL for the whole export (the full-size INT8
+    UNet: 5.5 s), so the app would answer no page or API call meanwhile; a child writes the
+    same blob from its copy-on-write view of the compiled part while this process runs on.
+    A child still at work after EXPORT_TIMEOUT seconds is stopped, and the save fails."""
+    if sys.platform != "linux":
+        part.export_model(to)
+        return
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: export, write why it failed if it did, exit without clean-up
+        os.close(read)
+        try:
+            part.export_model(to)
+            os._exit(0)
+        except BaseException as e:  # noqa: BLE001 -- told to the parent, which raises it
+            os.write(write, f"{type(e).__name__}: {e}".encode()[:4096])
+            os._exit(1)
+    os.close(write)
+    deadline = time.monotonic() + EXPORT_TIMEOUT
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    with os.fdopen(read, "rb") as pipe:
+        why = pipe.read().decode(errors="replace")
+    if done[0] == 0:
+        raise RuntimeError(f"the export took more than {EXPORT_TIMEOUT} s and was stopped")
+    if os.waitstatus_to_exitcode(done[1]) != 0:
+        raise RuntimeError(why or f"the export ended with status {done[1]}")
 
 
 def remove_stale(part_folder: Path) -> None:

@@ -2,8 +2,11 @@
 compiled-model store, and static shapes that follow the request's size."""
 
 import argparse
+import os
 import shutil
+import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -275,3 +278,36 @@ def test_a_failed_save_leaves_nothing_behind_and_is_told(fresh_models, caplog):
     assert not [path for path in store.iterdir() if path.name.startswith("unet-")]
     assert "Could not save the compiled unet" in caplog.text
     assert len(compiled_store.saved(store)) == 3  # the other parts were saved
+    assert "No space left on device" in caplog.text  # the export's own error, told back
+
+
+class ExportHere:
+    """A compiled part whose export writes the exporting process's id, then takes `seconds`."""
+
+    def __init__(self, seconds: float = 0.0):
+        self.seconds = seconds
+
+    def export_model(self, path):
+        Path(path).mkdir(parents=True)
+        (Path(path) / "openvino_model.blob").write_text(str(os.getpid()))
+        time.sleep(self.seconds)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="exported in this process elsewhere")
+def test_a_part_is_exported_by_a_child_process_and_this_one_runs_on(tmp_path):
+    # openvino.genai's export_model holds the GIL for the whole export (the full-size UNet:
+    # 5.5 s, during which the app answered nothing): a forked child exports instead.
+    folder = tmp_path / "store" / "unet-a-b"
+    compiled_store.save(ExportHere(), folder)
+    assert int((folder / "openvino_model.blob").read_text()) not in (os.getpid(), 0)
+    assert compiled_store.saved(tmp_path / "store") == {folder.name: folder.stat().st_mtime_ns}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="exported in this process elsewhere")
+def test_an_export_that_does_not_end_is_stopped(tmp_path, monkeypatch):
+    monkeypatch.setattr(compiled_store, "EXPORT_TIMEOUT", 1)
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="took more than 1 s"):
+        compiled_store.save(ExportHere(seconds=60), tmp_path / "store" / "unet-a-b")
+    assert time.monotonic() - start < 10
+    assert not list((tmp_path / "store").iterdir())  # no partial folder left
