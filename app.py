@@ -3,7 +3,7 @@ flags and TURBO_* variables, builds the app (ui/) and launches it.
 
     python app.py [--host H] [--port N] [--share --auth USER:PASS] [--device CPU|GPU|NPU|AUTO]
                   [--models-dir DIR] [--queue-size N] [--ram-budget-gb GB] [--precision P]
-                  [--ov-cache/--no-ov-cache] [--static-shapes] [--mcp] [-v]
+                  [--ov-cache/--no-ov-cache] [--static-shapes] [--preload] [--mcp] [-v]
                   [--ray local|auto|ADDRESS [--replicas N]]
 
 Every flag has a TURBO_* variable (README, Configuration). `import app` builds nothing;

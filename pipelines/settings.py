@@ -55,6 +55,7 @@ class Settings:
     mcp: bool = False  # also serve the generation tools to AI agents (gradio's MCP server)
     ray: str | None = None  # None: generate in this process; local, auto or a cluster's address
     replicas: int = 1  # Ray Serve model-worker replicas (with ray)
+    preload: bool = False  # load and run the opening model as the app starts, not on request
 
     @property
     def ram_budget(self) -> int | None:
@@ -105,6 +106,8 @@ OPTIONS = {option.name: option for option in (
                   "'auto' or an ADDRESS (host:port) joins a running one (needs "
                   "requirements-ray.txt)"),
     Option("replicas", "model-worker replicas on Ray (with --ray)", int),
+    Option("preload", "load the model the Text-to-Image tab opens on, and run it once, as "
+                      "the app starts (not on its first request)", bool),
 )}
 SERVING = ("models_dir", "device", "precision", "ram_budget_gb", "ov_cache", "static_shapes",
            "verbose")
@@ -161,6 +164,9 @@ def from_flags(flags: Mapping[str, object], environ: Mapping[str, str] = os.envi
     if "host" in names and "host" not in values and environ.get("SPACE_ID"):
         # A Hugging Face Space reaches the app through its own proxy: every interface.
         values["host"] = "0.0.0.0"
+    if "preload" in names and "preload" not in values and environ.get("SPACE_ID"):
+        # A Space wakes for a visitor: load the opening model while the page comes up.
+        values["preload"] = True
     settings = Settings(**values)
     check(settings)
     return settings

@@ -9,7 +9,7 @@ from pipelines.engine import LocalEngine
 from pipelines.registry import Registry
 from pipelines.requests import MAX_UPLOAD_BYTES
 from pipelines.settings import Settings
-from ui import examples, first_start
+from ui import examples, first_start, preload
 from ui.compare import compare_tab, missing_note
 from ui.generation import refresh_exported
 from ui.header import header, status_line
@@ -18,6 +18,7 @@ from ui.inpaint import inpaint_tab
 from ui.live import live_tab, refresh as refresh_live
 from ui.text_to_image import text_to_image_tab
 from ui.vega import vega_tab
+from ui.widgets import variant_state
 
 # For every launch, tests included: uploads are capped, and gradio serves no file of ours but
 # assets/ (never models/, .env or the compile cache).
@@ -30,13 +31,23 @@ VEGA_MODELS = ("segmind-vegart",)
 
 def create_demo(settings: Settings) -> gr.Blocks:
     """The app as the settings say; on a start that lacks stand-ins, they are built in the
-    background while the page is up."""
+    background while the page is up, and with --preload the opening model is loaded then
+    too (ui.preload)."""
     registry = Registry.from_settings(settings)
     build = first_start_build(settings, registry)
-    demo = build_demo(registry, settings.queue_size, build, make_engine(settings, registry))
+    engine = make_engine(settings, registry)
+    demo = build_demo(registry, settings.queue_size, build, engine)
     if build is not None:
         build.start()
+    if settings.preload:
+        preload.start(engine, lambda: opening_model(registry), build)
     return demo
+
+
+def opening_model(registry: Registry) -> tuple[str, str]:
+    """The model and variant the Text-to-Image tab opens on."""
+    model_id = served(registry, MAIN_MODELS, building=False)[0]
+    return model_id, variant_state(registry, model_id)["value"]
 
 
 def first_start_build(settings: Settings,

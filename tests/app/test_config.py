@@ -59,9 +59,14 @@ def test_defaults_are_loopback_and_cpu(clean_env):
     assert got == Settings()
 
 
-def test_a_space_binds_every_interface(clean_env):
+def test_a_space_binds_every_interface_and_preloads(clean_env):
+    assert not app.parse_settings([]).preload
     clean_env.setenv("SPACE_ID", "someone/turbo-studio")
     assert app.parse_settings([]).host == "0.0.0.0"
+    assert app.parse_settings([]).preload  # a Space wakes for a visitor
+    assert not app.parse_settings(["--no-preload"]).preload
+    clean_env.setenv("TURBO_PRELOAD", "off")
+    assert not app.parse_settings([]).preload
 
 
 def test_share_from_the_environment_still_needs_auth(clean_env):
