@@ -5,7 +5,7 @@ weight repacking (OpenVINO repacks a model's weights at its first run, whatever 
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from pipelines.requests import Text2Image, validate
 
@@ -34,7 +34,7 @@ def _preload(engine, choose: Callable[[], tuple[str, str]], build) -> None:
                                       steps=int(spec.steps.min), seed=0),
                            engine.registry.catalogue)
         result = engine.run(request)
-    except Exception:  # noqa: BLE001 -- the app still serves; the first request loads it
+    except Exception:  # any failure: the app still serves, the first request loads it
         log.exception("Preloading %s (%s) failed", model_id, variant)
         return
     log.info("Preloaded %s (%s): %s", model_id, variant, result.timings)
