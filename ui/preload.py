@@ -24,14 +24,14 @@ def start(engine, choose: Callable[[], tuple[str, str]], build=None) -> threadin
 
 def _preload(engine, choose: Callable[[], tuple[str, str]], build) -> None:
     model_id, variant = choose()
-    if build is not None and not engine.registry.available(model_id, variant):
-        build.finished.wait()  # the opening model is a stand-in still being built
-        model_id, variant = choose()
-    spec = engine.registry.catalogue.get(model_id)
     try:
+        if build is not None and not engine.registry.available(model_id, variant):
+            build.finished.wait()  # the opening model is a stand-in still being built
+            model_id, variant = choose()
+        spec = engine.registry.catalogue.get(model_id)
+        side, steps = int(spec.size.min), int(spec.steps.min)
         request = validate(Text2Image(prompt="a warm-up", model_id=model_id, variant=variant,
-                                      width=int(spec.size.min), height=int(spec.size.min),
-                                      steps=int(spec.steps.min), seed=0),
+                                      width=side, height=side, steps=steps, seed=0),
                            engine.registry.catalogue)
         result = engine.run(request)
     except Exception:  # any failure: the app still serves, the first request loads it
