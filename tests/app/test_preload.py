@@ -41,7 +41,10 @@ def test_a_failed_preload_is_logged_and_the_app_serves_on(models_dir, tmp_path, 
 
 def test_the_app_preloads_with_the_flag_and_only_with_it(models_dir, tmp_path, monkeypatch):
     monkeypatch.delenv("TURBO_PRELOAD", raising=False)
-    folder = fresh(models_dir, tmp_path)
+    # Every stand-in the app serves, so that it starts no build (whose torch work would go on
+    # beside the next tests), and an empty compiled-model store.
+    folder = tmp_path / "models"
+    shutil.copytree(models_dir, folder, ignore=shutil.ignore_patterns(".ov-cache", "logs"))
     for flags in ([], ["--preload"]):
         demo = app.create_demo(app.parse_settings(["--models-dir", str(folder), *flags]))
         demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
@@ -49,6 +52,7 @@ def test_the_app_preloads_with_the_flag_and_only_with_it(models_dir, tmp_path, m
         try:
             threads = [t for t in threading.enumerate() if t.name == "preload"]
             assert len(threads) == len(flags)
+            assert "stand-in build" not in [t.name for t in threading.enumerate()]
             for thread in threads:
                 thread.join(timeout=300)
         finally:
