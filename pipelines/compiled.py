@@ -287,7 +287,7 @@ class CompiledParts:
         the text encoders then run once to repack their weights, which their first prompt
         would otherwise wait for. openvino.genai's compile() and infer() release the GIL, its
         constructors do not: each part is read here and compiled on a thread of its own."""
-        todo = []
+        todo, folders = [], {}
         for part in parts:
             start = time.perf_counter()
             part_folder = None if self.store is None else compiled_store.folder(
@@ -304,18 +304,17 @@ class CompiledParts:
             component = part.component(*part.paths)
             if part.reshape is not None:
                 part.reshape(component)
-            todo.append((part, component, part_folder, start))
+            folders[part.key] = part_folder
+            todo.append((part, component, start))
         if len(todo) < 2:
-            seconds = [self._compile_one(part, component, start)
-                       for part, component, _, start in todo]
+            seconds = [self._compile_one(*item) for item in todo]
         else:
             with ThreadPoolExecutor(len(todo), thread_name_prefix="turbo-compile") as pool:
-                seconds = list(pool.map(lambda item: self._compile_one(*item[:2], item[3]),
-                                        todo))
-        for (part, component, part_folder, _), taken in zip(todo, seconds):
+                seconds = list(pool.map(lambda item: self._compile_one(*item), todo))
+        for (part, component, _), taken in zip(todo, seconds):
             self.compiled[part.key], self.compile_seconds[part.key] = component, taken
-            if part_folder is not None:
-                self._unsaved[part.key] = part_folder
+            if folders[part.key] is not None:
+                self._unsaved[part.key] = folders[part.key]
 
     def _compile_one(self, part: "Part", component, start: float) -> float:
         component.compile(self.device, **self.config)

@@ -69,7 +69,12 @@ def _export(part, to: Path) -> None:
         part.export_model(to)
         return
     read, write = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # out of memory or processes: the save fails, the app runs on
+        os.close(read)
+        os.close(write)
+        raise
     if pid == 0:  # the child: export, write why it failed if it did, exit without clean-up
         os.close(read)
         try:
@@ -89,8 +94,8 @@ def _export(part, to: Path) -> None:
         why = pipe.read().decode(errors="replace")
     if done[0] == 0:
         raise RuntimeError(f"the export took more than {EXPORT_TIMEOUT} s and was stopped")
-    if os.waitstatus_to_exitcode(done[1]) != 0:
-        raise RuntimeError(why or f"the export ended with status {done[1]}")
+    if (code := os.waitstatus_to_exitcode(done[1])) != 0:  # -N: ended by signal N
+        raise RuntimeError(why or f"the export process ended with code {code}")
 
 
 def remove_stale(part_folder: Path) -> None:
