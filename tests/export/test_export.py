@@ -74,3 +74,33 @@ def test_offline_export_fails_at_once_with_what_to_do(tmp_path, env, reason):
     assert "copy an already exported OpenVINO folder" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "sdxl-turbo" / "fp16").exists()
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_an_export_runs_with_the_garbage_collector_frozen_and_ends_unfrozen(tmp_path, fails):
+    """Every export builds through export._staged, which freezes the objects alive before it so
+    optimum-intel's gc.collect() calls skip them; a failed build must still unfreeze, or every
+    later full collection of the process would skip them too."""
+    import gc
+
+    import export
+
+    seen = []
+
+    def build(staged: Path) -> dict:
+        seen.append(gc.get_freeze_count())
+        if fails:
+            raise RuntimeError("disk full")
+        staged.mkdir()
+        return dict(source="test", method="none")
+
+    out = tmp_path / "tiny" / "fp16"
+    if fails:
+        with pytest.raises(RuntimeError, match="disk full"):
+            export._staged(out, "tiny", "fp16", build)
+    else:
+        export._staged(out, "tiny", "fp16", build)
+    assert seen[0] > 0
+    assert gc.get_freeze_count() == 0
+    assert out.exists() is not fails  # a failed build leaves no folder the registry would serve
+    assert (out / "manifest.json").exists() is not fails
