@@ -2,11 +2,9 @@
 INT8 quantization of an exported folder. The only package that imports torch-heavy export code
 (lazily, inside the functions)."""
 
-import gc
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -154,7 +152,7 @@ def _staged(out: Path, model_id: str, variant: str, build: Callable[[Path], dict
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{variant}-") as work:
         staged = Path(work) / "ov"
-        with _gc_frozen():
+        with convert.gc_frozen():
             details = build(staged)
         manifest.write(staged, model_id=model_id, variant=variant,
                        seconds=time.perf_counter() - start, **details)
@@ -162,24 +160,6 @@ def _staged(out: Path, model_id: str, variant: str, build: Callable[[Path], dict
             shutil.rmtree(out)
         staged.rename(out)
     return out
-
-
-@contextmanager
-def _gc_frozen():
-    """Exclude the objects alive before an export from the garbage collector's full passes while
-    it runs. optimum-intel calls gc.collect() after each submodel it converts (16 times for an
-    SDXL pipeline), and each pass walks every tracked object of the process: in the app or the
-    test suite (~700k objects) those passes took 6.4 s of a 20 s tiny-stand-in export, and the
-    export 0.63x as long with them frozen (measured in one process). Reference counting still
-    frees everything; cycles made meanwhile by other threads wait until the unfreeze. The first
-    collect keeps earlier garbage out of the frozen set. Process-wide: a nested or concurrent
-    export's unfreeze ends the outer one's early, which costs only that speed."""
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def _copy_missing(reference: Path, staged: Path) -> None:

@@ -104,3 +104,21 @@ def test_an_export_runs_with_the_garbage_collector_frozen_and_ends_unfrozen(tmp_
     assert gc.get_freeze_count() == 0
     assert out.exists() is not fails  # a failed build leaves no folder the registry would serve
     assert (out / "manifest.json").exists() is not fails
+
+
+def test_an_export_leaves_objects_frozen_before_it_frozen():
+    """A nested export (optimum's inside export._staged) or a host process that froze its own
+    objects: the export neither freezes again nor unfreezes what it did not freeze."""
+    import gc
+
+    from export.convert import gc_frozen
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with gc_frozen():
+            with gc_frozen():
+                assert gc.get_freeze_count() >= frozen
+        assert gc.get_freeze_count() >= frozen > 0
+    finally:
+        gc.unfreeze()
