@@ -57,8 +57,9 @@ def gc_frozen():
     SDXL pipeline), and each pass walks every tracked object of the process: in the app or the
     test suite (~700k objects) those passes took 6.4 s of a 20 s tiny-stand-in export, and the
     export 0.63x as long with them frozen (measured in one process). Reference counting still
-    frees everything; cycles made meanwhile by other threads wait until the unfreeze. The first
-    collect keeps earlier garbage out of the frozen set. Where objects are frozen already (an
+    frees everything and new objects are collected as usual; only a frozen object that becomes
+    cyclic garbage meanwhile waits until the unfreeze. The first collect keeps earlier garbage
+    out of the frozen set. Where objects are frozen already (an
     outer export, or a host process that froze its own) they are left as they are."""
     if gc.get_freeze_count():
         yield
