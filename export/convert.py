@@ -59,8 +59,8 @@ def gc_frozen():
     export 0.63x as long with them frozen (measured in one process). Reference counting still
     frees everything and new objects are collected as usual; only a frozen object that becomes
     cyclic garbage meanwhile waits until the unfreeze. The first collect keeps earlier garbage
-    out of the frozen set. Where objects are frozen already (an
-    outer export, or a host process that froze its own) they are left as they are."""
+    out of the frozen set. Where objects are frozen already (an outer export, or a host process
+    that froze its own) they are left as they are."""
     if gc.get_freeze_count():
         yield
         return
