@@ -112,9 +112,9 @@ def test_an_export_leaves_objects_frozen_before_it_frozen():
 
     gc.freeze()
     try:
-        frozen = gc.get_freeze_count()
         with gc_frozen(), gc_frozen():
             pass
-        assert gc.get_freeze_count() >= frozen > 0
+        # Still frozen (the count itself drops as frozen objects are freed meanwhile).
+        assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
