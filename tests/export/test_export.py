@@ -1,4 +1,5 @@
-"""Export: the tiny stand-in through optimum-intel, its manifest, and the offline failure mode."""
+"""Export: the tiny stand-in through optimum-intel, its manifest, the offline failure mode, and
+the garbage collector frozen while an export runs."""
 
 import gc
 import json
