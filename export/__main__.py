@@ -1,6 +1,8 @@
 """python -m export MODEL [--variant fp16|int8|int8-weights] [options]: make a catalogue model
    servable.
    python -m export standins: build every tiny stand-in an offline first start serves.
+   python -m export pull MODEL [--variant V]: download a model's public pre-exported repo (and its
+   fast decoder's) ahead of time and make it servable; needs only the serving install.
    python -m export push MODEL --variant V --repo USER/NAME: share an exported folder on the Hub.
    python -m export add NAME --from SOURCE [--base B] [--lora FILE_OR_REPO[:SCALE] ...]: your own
    model (a diffusers folder, a Hub repo or a single-file .safetensors checkpoint, LoRAs fused),
@@ -19,7 +21,7 @@ import sys
 from pathlib import Path
 
 from export import export_autoencoder, export_model, quantize
-from pipelines import catalogue, settings
+from pipelines import catalogue, ir_precision, settings
 from pipelines.errors import UserError
 from pipelines.registry import Registry
 
@@ -28,8 +30,8 @@ USAGE_ERROR = 2
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    command = {"push": push_main, "standins": standins_main, "add": add_main,
-               "remove": remove_main}.get(argv[0] if argv else "")
+    command = {"push": push_main, "pull": pull_main, "standins": standins_main,
+               "add": add_main, "remove": remove_main}.get(argv[0] if argv else "")
     try:
         return command(argv[1:]) if command else export_main(argv)
     except UserError as e:  # anything else (NNCF, numpy, OpenVINO) keeps its traceback
@@ -141,6 +143,34 @@ def remove_main(argv: list[str]) -> int:
     settings.add_flags(parser, ("models_dir",))
     args, chosen = settings.parse(parser, argv)
     print(f"removed {args.name} and {user.remove(args.name, chosen.models_dir)}")
+    return 0
+
+
+def pull_main(argv: list[str]) -> int:
+    models = {spec.id: spec for spec in catalogue.MODELS.values() if spec.hub_exports}
+    parser = argparse.ArgumentParser(
+        prog="python -m export pull",
+        description="Download a model's public pre-exported OpenVINO repo from the Hugging Face "
+                    "Hub into its cache (a progress bar per file), with its fast decoder's, and "
+                    "make the servable view of it that the app then loads: no export, no torch.")
+    parser.add_argument("model", choices=sorted(models))
+    parser.add_argument("--variant", help="the variant whose repo to fetch (default: the "
+                                          "model's first pre-exported one)")
+    settings.add_flags(parser, ("models_dir",))
+    args, chosen = settings.parse(parser, argv)
+    spec = models[args.model]
+    variant = args.variant or next(iter(spec.hub_exports))
+    if variant not in spec.hub_exports:
+        parser.error(f"{spec.name} has no pre-exported repo for {variant!r}; it has: "
+                     f"{', '.join(f'{v} ({r})' for v, r in spec.hub_exports.items())}")
+    registry = Registry(chosen.models_dir)
+    folder = registry.fetch(spec.id, variant)
+    registry.fetch_fast_decoder(spec.id)
+    decoder = registry.autoencoder_for(spec, variant)
+    label = registry.label(spec.id, variant)
+    print(f"pulled {spec.name} ({variant}{f': {ir_precision.describe(label)}' if label else ''})"
+          f" from {spec.hub_exports[variant]}; served from {folder}"
+          f"{f', fast decoder from {decoder}' if decoder else ', no fast decoder'}")
     return 0
 
 

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines import catalogue, pngmeta, settings
+from pipelines import catalogue, ir_precision, pngmeta, settings
 from pipelines.errors import UserError
 from pipelines.requests import (Image2Image, Inpaint, InvalidRequest, Text2Image, load_image,
                                 load_mask, seeds, single, validate)
@@ -149,12 +149,18 @@ def list_models(args, chosen: settings.Settings) -> int:
         mine = f", your model on {spec.base}'s settings" if spec.base else ""
         print(f"\n{spec.id}: {spec.name} ({spec.source or 'built locally'}{mine})")
         for variant in spec.variants:
-            print(f"  {variant:5} {_where(registry, spec.id, variant)}")
+            read = registry.label(spec.id, variant)
+            what = f" [{ir_precision.describe(read)}, read from its UNet]" if read else ""
+            print(f"  {variant:5} {_where(registry, spec.id, variant)}{what}")
     print("\nfast decoders (Tiny Autoencoders):")
     for autoencoder in catalogue.AUTOENCODERS.values():
-        state = (f"exported, {_size(registry.autoencoder_folder(autoencoder.id))}"
-                 if registry.has_autoencoder(autoencoder.id)
-                 else f"not exported: {catalogue.export_command(autoencoder.id)}")
+        folder = registry.autoencoder_folder(autoencoder.id)
+        if folder.is_dir():
+            state = f"exported, {_size(folder)}"
+        elif registry.has_autoencoder(autoencoder.id):
+            state = f"pre-exported {autoencoder.hub_export}, in the Hugging Face cache"
+        else:
+            state = f"not exported: {catalogue.export_command(autoencoder.id)}"
         print(f"  {autoencoder.id}: {state}")
     return 0
 

@@ -76,6 +76,9 @@ class AutoencoderSpec:
     name: str
     source: str | None  # Hub repo of the diffusers AutoencoderTiny; None: built locally
     description: str
+    # Hub repo of it already converted to OpenVINO (vae_decoder/ + vae_encoder/), served from
+    # the Hugging Face cache where it is not exported here; only a repo checked to exist.
+    hub_export: str | None = None
 
 
 # fp16 is the export; int8 (NNCF, calibrated on a model's latents) lives beside it in <id>-int8/.
@@ -87,7 +90,8 @@ AUTOENCODERS: dict[str, AutoencoderSpec] = {
         AutoencoderSpec(
             id="taesdxl", name="TAESD-XL", source="madebyollin/taesdxl",
             description="Tiny Autoencoder for SDXL latents: about 20× faster to decode than the "
-                        "full VAE, with slightly softer fine detail."),
+                        "full VAE, with slightly softer fine detail.",
+            hub_export="rupeshs/taesdxl-openvino"),
         AutoencoderSpec(
             id="tiny-taesd", name="Tiny TAESD stand-in", source=None,
             description="Random-weight AutoencoderTiny with small channels, for tests."),
@@ -150,9 +154,10 @@ MODELS: dict[str, ModelSpec] = {
             id="sdxl-turbo", name="SDXL-Turbo", source="stabilityai/sdxl-turbo",
             description="Adversarial diffusion distillation of SDXL: good images in 1-4 steps at 512².",
             fast_decoder="taesdxl", **_TURBO,
-            # FastSD CPU's export (rupeshs): INT8 weights, 3.6 GB UNet, not turbo-studio's NNCF
-            # calibration. rupeshs/sdxl-turbo-openvino also exists but holds FP32 weights
-            # (10.3 GB UNet), which is not this catalogue's fp16, so fp16 is left to export.
+            # FastSD CPU's export (rupeshs): optimum's hybrid quantization, INT8 weights and
+            # activations in the UNet (its IR's quantizers say so: ir_precision), 4.5 GB in
+            # all. rupeshs/sdxl-turbo-openvino also exists but holds FP32 weights (10.3 GB
+            # UNet), which is not this catalogue's fp16, so fp16 is left to export.
             hub_exports={"int8": "rupeshs/sdxl-turbo-openvino-int8"},
         ),
         ModelSpec(
@@ -180,6 +185,9 @@ MODELS: dict[str, ModelSpec] = {
             description="Stable Diffusion XL base 1.0: 1024² images in 20-50 steps with "
                         "classifier-free guidance and a negative prompt.",
             fast_decoder="taesdxl", **_BASE,
+            # OpenVINO's own export: INT8 weight compression (nncf.compress_weights), with
+            # OpenVINO tokenizers.
+            hub_exports={"int8-weights": "OpenVINO/stable-diffusion-xl-base-1.0-int8-ov"},
         ),
         ModelSpec(
             id="tiny-base", name="Tiny SDXL-base stand-in", source=None, stand_in=True,
@@ -202,8 +210,10 @@ def get(model_id: str) -> ModelSpec:
 
 
 def hub_repos() -> list[str]:
-    """Every pre-exported Hub repo the catalogue names (for a Space's preload_from_hub)."""
-    return [repo for spec in MODELS.values() for repo in spec.hub_exports.values()]
+    """Every pre-exported Hub repo the catalogue names, models' and fast decoders' (for a
+    Space's preload_from_hub)."""
+    return ([repo for spec in MODELS.values() for repo in spec.hub_exports.values()]
+            + [ae.hub_export for ae in AUTOENCODERS.values() if ae.hub_export])
 
 
 def stand_in_for(model_id: str) -> str:

@@ -139,7 +139,7 @@ class CompiledParts:
         self._pipelines: dict[tuple[str, bool], object] = {}
         self._frozen: frozen_prompt.FrozenPrompt | None = None  # the last prompt kept
         self._last_prompt: str | None = None  # the last request's (reuse)
-        self._tokenizer: genai.Tokenizer | None = None  # for the frozen encoders, on first use
+        self._tokenizers: tuple | None = None  # for the frozen encoders, on first use
         self._preview: ov.CompiledModel | None = None  # TAESD's decoder, for previews
         self.tokenizer = clip_tokenizer(folder)
         if autoencoder is not None:
@@ -200,9 +200,9 @@ class CompiledParts:
             return 0.0
         self._frozen = None  # its pipelines go with it
         start = time.perf_counter()
-        if self._tokenizer is None:  # genai's, which it tokenizes with (unread when frozen)
-            self._tokenizer = genai.Tokenizer(self.folder / "tokenizer")
-        self._frozen = frozen_prompt.freeze_both(self.compiled, self.folder, self._tokenizer,
+        if self._tokenizers is None:  # genai's, which it tokenizes with (unread when frozen)
+            self._tokenizers = frozen_prompt.tokenizers(self.folder)
+        self._frozen = frozen_prompt.freeze_both(self.compiled, self.folder, self._tokenizers,
                                                  prompt)
         return time.perf_counter() - start
 

@@ -30,9 +30,25 @@ class FrozenPrompt:
     pipelines: dict = field(default_factory=dict)  # built on these encoders, by task and decoder
 
 
-def freeze(encoder, kind, config_path: Path, tokenizer: genai.Tokenizer, prompt: str):
+ENCODERS = (("text_encoder", "tokenizer", genai.CLIPTextModel),
+            ("text_encoder_2", "tokenizer_2", genai.CLIPTextModelWithProjection))
+
+
+def tokenizers(folder: Path) -> tuple:
+    """Each text encoder's genai Tokenizer and the id type the encoder takes: genai fills a
+    frozen encoder's input with its tokenizer's ids, so the input must be of their type (a
+    public repo's first encoder may take i32 ids, its second i64)."""
+    core = ov.Core()
+    return tuple((genai.Tokenizer(folder / tokenizer), core.read_model(
+        folder / encoder / "openvino_model.xml").input("input_ids").get_element_type())
+        for encoder, tokenizer, _ in ENCODERS)
+
+
+def freeze(encoder, kind, config_path: Path, tokenizer: genai.Tokenizer, ids: ov.Type,
+           prompt: str):
     """`encoder` (a compiled genai CLIPTextModel or CLIPTextModelWithProjection, of class
-    `kind`) run on `prompt`, and a `kind` whose outputs are these outputs, whatever its input.
+    `kind`) run on `prompt`, and a `kind` whose outputs are these outputs, whatever its input
+    (of type `ids`, what `tokenizer` gives).
 
     genai reads output 0 (the pooled embedding) and num_hidden_layers + 1 (the penultimate
     hidden state) of an SDXL text encoder; all of those up to there are kept, in order."""
@@ -40,7 +56,7 @@ def freeze(encoder, kind, config_path: Path, tokenizer: genai.Tokenizer, prompt:
     encoder.infer(prompt, "", False)  # no guidance: the prompt alone, a batch of one
     outputs = [np.array(encoder.get_output_tensor(index).data, copy=True)
                for index in range(config.num_hidden_layers + 2)]
-    input_ids = ov.opset13.parameter([-1, config.max_position_embeddings], ov.Type.i64,
+    input_ids = ov.opset13.parameter([-1, config.max_position_embeddings], ids,
                                      name="input_ids")
     model = ov.Model([ov.opset13.constant(output) for output in outputs], [input_ids],
                      "frozen-prompt")
@@ -52,13 +68,9 @@ def freeze(encoder, kind, config_path: Path, tokenizer: genai.Tokenizer, prompt:
         return kind(xml.read_text(), weights, config, tokenizer, "CPU", **CONFIG)
 
 
-def freeze_both(compiled: dict, folder: Path, tokenizer: genai.Tokenizer,
-                prompt: str) -> FrozenPrompt:
+def freeze_both(compiled: dict, folder: Path, tokenizers: tuple, prompt: str) -> FrozenPrompt:
     """Both text encoders of a model (CompiledParts.compiled, exported in `folder`) frozen on
-    `prompt`. `tokenizer`: any genai Tokenizer of the model; genai calls it, nothing reads
-    what it gives."""
-    return FrozenPrompt(prompt, (
-        freeze(compiled["text_encoder"], genai.CLIPTextModel,
-               folder / "text_encoder" / "config.json", tokenizer, prompt),
-        freeze(compiled["text_encoder_2"], genai.CLIPTextModelWithProjection,
-               folder / "text_encoder_2" / "config.json", tokenizer, prompt)))
+    `prompt`. `tokenizers`: tokenizers(folder); genai calls them, nothing reads what they give."""
+    return FrozenPrompt(prompt, tuple(
+        freeze(compiled[encoder], kind, folder / encoder / "config.json", tokenizer, ids, prompt)
+        for (encoder, _, kind), (tokenizer, ids) in zip(ENCODERS, tokenizers)))

@@ -7,6 +7,7 @@ runs at once, even of two models, only split the cores. Loaded models stay withi
 recently used one is evicted before another is loaded."""
 
 import gc
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -15,11 +16,13 @@ from pathlib import Path
 
 import psutil
 
-from pipelines import catalogue, settings
+from pipelines import catalogue, hub_view, ir_precision, settings
 from pipelines.catalogue import ModelSpec
 from pipelines.compiled import CompiledParts, Shape, precision_for, precision_hint, scheduler
 from pipelines.errors import InvalidSetting, ModelNotAvailable
 from pipelines.layout import VAE_HALVES
+
+log = logging.getLogger(__name__)
 
 TASKS = ("text2image", "image2image", "inpaint")
 # Resident memory of a loaded model per byte of IR weights on disk. Measured here on the
@@ -126,6 +129,9 @@ class Registry:
         self.precision = precision.strip().lower()
         self.precision_hint = precision_hint(self.precision, device, ov.Core())  # checks it
         self.cache_dir = Path(cache_dir or self.models_dir / ".ov-cache") if cache else None
+        # Servable views of pre-exported Hub snapshots (hub_view): the cache is never edited.
+        self.views_dir = self.models_dir / ".hub-views"
+        self._labels: dict[Path, str | None] = {}  # folder -> its UNet's precision, read once
         self.static_shapes = static_shapes
         self.threads = threads
         # The built-in models and this folder's user models, read once.
@@ -166,17 +172,43 @@ class Registry:
         return self.cached_hub_folder(model_id, variant)
 
     def cached_hub_folder(self, model_id: str, variant: str) -> Path | None:
-        repo = self.catalogue.get(model_id).hub_exports.get(variant)
+        """The snapshot of the model's pre-exported repo in the Hugging Face cache, as the Hub
+        lays it out (served through a view: servable())."""
+        path = self._cached(self.catalogue.get(model_id).hub_exports.get(variant))
+        return path if path is not None and hub_view.is_pipeline(path) else None
+
+    def _cached(self, repo: str | None) -> Path | None:
         if repo is None:
             return None
         import huggingface_hub
 
         try:
-            path = Path(huggingface_hub.snapshot_download(repo, local_files_only=True,
+            return Path(huggingface_hub.snapshot_download(repo, local_files_only=True,
                                                           cache_dir=self.hub_cache))
         except huggingface_hub.errors.LocalEntryNotFoundError:
             return None
-        return path if (path / "model_index.json").is_file() else None
+
+    def servable(self, folder: Path) -> Path:
+        """The folder openvino.genai loads for `folder`: itself where it is laid out as
+        optimum-cli exports (ours are), else its view (hub_view), made once. Raises
+        hub_view.LayoutError."""
+        if hub_view.is_servable(folder):
+            return folder
+        return hub_view.pipeline_view(folder, self.views_dir)
+
+    def label(self, model_id: str, variant: str) -> str | None:
+        """What the variant's UNet really is (an ir_precision.LABELS key), read from its IR
+        once; None where the variant is not here or its IR is unreadable."""
+        folder = self.location(model_id, variant)
+        if folder is None:
+            return None
+        if folder not in self._labels:
+            try:
+                self._labels[folder] = ir_precision.unet_label(folder)
+            except (OSError, ValueError) as e:
+                log.warning("Could not read the precision of %s: %s", folder, e)
+                self._labels[folder] = None
+        return self._labels[folder]
 
     def autoencoder_folder(self, autoencoder_id: str, variant: str = "fp16") -> Path:
         """<models>/<id>/ for the FP16 export, <models>/<id>-int8/ beside it for INT8 (a
@@ -184,18 +216,36 @@ class Registry:
         return self.models_dir / (autoencoder_id if variant == "fp16" else f"{autoencoder_id}-{variant}")
 
     def has_autoencoder(self, autoencoder_id: str, variant: str = "fp16") -> bool:
+        """Whether the Tiny Autoencoder's variant is exported here, or (FP16) its
+        pre-exported repo is in the Hugging Face cache."""
         folder = self.autoencoder_folder(autoencoder_id, variant)
-        return all((folder / half / "openvino_model.xml").is_file() for half in VAE_HALVES)
+        return (all((folder / half / "openvino_model.xml").is_file() for half in VAE_HALVES)
+                or variant == "fp16" and self._cached_autoencoder(autoencoder_id) is not None)
+
+    def _cached_autoencoder(self, autoencoder_id: str) -> Path | None:
+        spec = catalogue.AUTOENCODERS.get(autoencoder_id)
+        path = self._cached(spec.hub_export if spec else None)
+        return path if path is not None and (path / VAE_HALVES[0]).is_dir() else None
 
     def autoencoder_for(self, spec: ModelSpec, variant: str) -> Path | None:
         """The TAESD folder a model variant decodes with: the INT8 TAESD for the INT8 variant
-        when it is exported (INT8 end to end), else the FP16 one; None if neither is."""
+        when it is exported (INT8 end to end), else the FP16 one, else the view of its
+        pre-exported repo in the Hugging Face cache; None if none is (or that repo cannot be
+        served: the full VAE decodes then, and the log says why)."""
         if not spec.fast_decoder:
             return None
         for candidate in dict.fromkeys((variant, "fp16")):
-            if self.has_autoencoder(spec.fast_decoder, candidate):
-                return self.autoencoder_folder(spec.fast_decoder, candidate)
-        return None
+            folder = self.autoencoder_folder(spec.fast_decoder, candidate)
+            if all((folder / half / "openvino_model.xml").is_file() for half in VAE_HALVES):
+                return folder
+        cached = self._cached_autoencoder(spec.fast_decoder)
+        if cached is None:
+            return None
+        try:
+            return hub_view.autoencoder_view(cached, self.views_dir)
+        except hub_view.LayoutError as e:
+            log.warning("The fast decoder %s is not served: %s", spec.fast_decoder, e)
+            return None
 
     def exported_variants(self, model_id: str) -> list[str]:
         """The model's catalogue variants that can be served here now, in catalogue order."""
@@ -232,7 +282,7 @@ class Registry:
         key = (model_id, variant)
         with self._loading:
             if key not in self._loaded:
-                folder = self._exported_folder(spec, variant, download_progress)
+                folder = self.fetch(model_id, variant, download_progress)
                 self._make_room(spec, variant, ram_estimate(folder))
                 self._loaded[key] = self._load(spec, variant, folder)
             self._loaded.move_to_end(key)
@@ -268,11 +318,14 @@ class Registry:
     def disk_sizes(self, model_id: str, variant: str) -> dict[str, int]:
         return folder_sizes(self.location(model_id, variant) or self.folder(model_id, variant))
 
-    def _exported_folder(self, spec: ModelSpec, variant: str, download_progress=None) -> Path:
-        """Models folder → pre-exported Hub repo (cached, else downloaded) → a clear error."""
+    def fetch(self, model_id: str, variant: str, download_progress=None) -> Path:
+        """The folder the variant serves from: models folder → pre-exported Hub repo (cached,
+        else downloaded, with its fast decoder's) → a clear error. A Hub snapshot serves
+        through its view (hub_view), made here once. download_progress: a tqdm class."""
+        spec = self.catalogue.get(model_id)
         found = self.location(spec.id, variant)
         if found is not None:
-            return found
+            return self.servable(found)
         repo = spec.hub_exports.get(variant)
         export = (f"Run `{catalogue.export_command(spec.id, variant, spec)}` (or give "
                   f"--models-dir, TURBO_MODELS_DIR, a folder that has it).")
@@ -285,7 +338,27 @@ class Registry:
                 f"pre-exported repo {repo} is not in the Hugging Face cache; HF_HUB_OFFLINE is "
                 f"set, so it is not downloaded. Unset it to download, or {export[0].lower()}"
                 f"{export[1:]}")
-        return self._download(spec, variant, repo, export, download_progress)
+        folder = self._download(spec, variant, repo, export, download_progress)
+        self.fetch_fast_decoder(spec.id, download_progress)
+        return folder
+
+    def fetch_fast_decoder(self, model_id: str, progress=None) -> None:
+        """Download the model's pre-exported Tiny Autoencoder (a few MB) beside a downloaded
+        model, where none is here: without it every image pays the full VAE. A failure only
+        logs: the model serves with its own VAE."""
+        spec = self.catalogue.get(model_id)
+        autoencoder = catalogue.AUTOENCODERS.get(spec.fast_decoder or "")
+        if autoencoder is None or not autoencoder.hub_export or self.has_autoencoder(
+                autoencoder.id):
+            return
+        import huggingface_hub
+
+        try:
+            huggingface_hub.snapshot_download(autoencoder.hub_export, cache_dir=self.hub_cache,
+                                              tqdm_class=progress)
+        except Exception as e:  # noqa: BLE001 -- optional: the full VAE decodes instead
+            log.warning("Downloading the fast decoder %s failed (%s); %s decodes with its "
+                        "full VAE.", autoencoder.hub_export, summary(e), spec.name)
 
     def _download(self, spec: ModelSpec, variant: str, repo: str, export: str,
                   progress=None) -> Path:
@@ -300,10 +373,7 @@ class Registry:
             raise ModelNotAvailable(
                 f"{spec.name} ({variant}): downloading {repo} failed ({summary(e)}). {export}"
             ) from e
-        if not (path / "model_index.json").is_file():
-            raise ModelNotAvailable(f"{repo} holds no model_index.json: it is not an exported "
-                                    f"OpenVINO pipeline. {export}")
-        return path
+        return self.servable(path)  # names what is wrong with a repo that cannot serve
 
     def _make_room(self, spec: ModelSpec, variant: str, needed: int) -> None:
         """Evict least recently used models until `needed` more bytes fit the budget."""
@@ -336,12 +406,10 @@ class Registry:
         rss_before, start = psutil.Process().memory_info().rss, time.perf_counter()
         try:
             parts = self._compile(spec, variant, folder)
-        except Exception as e:  # a damaged folder: say which and how to fix it
+        except Exception as e:  # a damaged folder: say which, and how to fix it where one can
             raise ModelNotAvailable(
-                f"{spec.name} ({variant}) in {folder} could not be loaded ({summary(e)}). The "
-                f"folder may be incomplete or damaged: export it again with "
-                f"`{catalogue.export_command(spec.id, variant, spec)}`."
-            ) from e
+                f"{spec.name} ({variant}) in {folder} could not be loaded ({summary(e)}). "
+                f"{self._repair(spec, variant, folder)}".rstrip()) from e
         from_cache = None if self.cache_dir is None else parts.imported == set(parts.compiled)
         return Loaded(spec=spec, variant=variant, folder=folder, parts=parts,
                       from_cache=from_cache, lock=self._run_lock,
@@ -349,6 +417,18 @@ class Registry:
                       load_seconds=time.perf_counter() - start,
                       ram_estimate=ram_estimate(folder),
                       rss_growth=psutil.Process().memory_info().rss - rss_before)
+
+    def _repair(self, spec: ModelSpec, variant: str, folder: Path) -> str:
+        """How a user fixes a folder that would not load: export it again where it was
+        exported here, fetch it again where it came from the Hub; nothing on a Space, whose
+        visitors can do neither."""
+        if settings.on_space():
+            return ""
+        if hub_view.manifest(folder):
+            return (f"Its download may be incomplete or damaged: fetch it again with "
+                    f"`python -m export pull {spec.id} --variant {variant}`.")
+        return (f"The folder may be incomplete or damaged: export it again with "
+                f"`{catalogue.export_command(spec.id, variant, spec)}`.")
 
     def _compile(self, spec: ModelSpec, variant: str, folder: Path) -> CompiledParts:
         """The model's compiled parts, with its Tiny Autoencoder where one is exported (then

@@ -37,6 +37,12 @@ def hub_offline(environ: Mapping[str, str] = os.environ) -> bool:
     return yes_no(environ.get("HF_HUB_OFFLINE"), name="HF_HUB_OFFLINE")
 
 
+def on_space(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether this runs as a Hugging Face Space (which sets SPACE_ID): its visitors cannot
+    run commands, so messages there give none."""
+    return bool(environ.get("SPACE_ID"))
+
+
 @dataclass(frozen=True)
 class Settings:
     models_dir: Path = ROOT / "models"

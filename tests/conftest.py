@@ -36,6 +36,15 @@ def models_dir(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def public_repos(models_dir, tmp_path_factory):
+    """The public pre-exported repos laid out file for file as the Hub has them, with the
+    stand-ins' weights (tests/publichub.py): repo -> folder."""
+    from tests import publichub
+
+    return publichub.build_all(models_dir, tmp_path_factory.mktemp("public-hub"))
+
+
+@pytest.fixture(scope="session")
 def registry(models_dir):
     from pipelines.registry import Registry
 

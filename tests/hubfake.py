@@ -1,6 +1,7 @@
 """A local stand-in for the Hugging Face Hub: the real huggingface_hub cache code reads a real
 cache layout; only what would cross the network (downloads, uploads) is replaced."""
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -8,16 +9,38 @@ import huggingface_hub
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 real_snapshot_download = huggingface_hub.snapshot_download
+# Stored in Git LFS by the Hub's default .gitattributes (among others); the rest is plain git.
+LFS_SUFFIXES = {".bin", ".onnx", ".pt", ".safetensors", ".msgpack", ".h5"}
 
 
 def put_in_cache(cache: Path, repo: str, folder: Path) -> Path:
-    """Lay `folder` out as huggingface_hub's cache does (refs/main → snapshots/<commit>/)."""
+    """Lay `folder` out as huggingface_hub's cache does: refs/main names the commit, each file is
+    stored once as blobs/<hash> (sha256 for LFS files, git's blob sha1 for the others, as the
+    Hub's etags), and snapshots/<commit>/<path> is a relative symlink to its blob. Returns the
+    snapshot folder."""
     root = cache / f"models--{repo.replace('/', '--')}"
     (root / "refs").mkdir(parents=True, exist_ok=True)
     (root / "refs" / "main").write_text(COMMIT)
+    (root / "blobs").mkdir(exist_ok=True)
     snapshot = root / "snapshots" / COMMIT
-    shutil.copytree(folder, snapshot, dirs_exist_ok=True)
+    for file in sorted(f for f in Path(folder).rglob("*") if f.is_file()):
+        path = file.relative_to(folder)
+        data = file.read_bytes()
+        blob = root / "blobs" / _blob_name(path, data)
+        if not blob.exists():
+            blob.write_bytes(data)
+        link = snapshot / path
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)  # a second put of the repo replaces the file
+        # From snapshots/<commit>/<path>'s folder up to models--owner--name/.
+        link.symlink_to(Path(*[".."] * (len(path.parts) + 1), "blobs", blob.name))
     return snapshot
+
+
+def _blob_name(path: Path, data: bytes) -> str:
+    if path.suffix in LFS_SUFFIXES:
+        return hashlib.sha256(data).hexdigest()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 class FakeHub:

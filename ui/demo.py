@@ -8,7 +8,7 @@ from pipelines import catalogue
 from pipelines.engine import LocalEngine
 from pipelines.registry import Registry
 from pipelines.requests import MAX_UPLOAD_BYTES
-from pipelines.settings import Settings
+from pipelines.settings import Settings, on_space
 from ui import examples, first_start, preload
 from ui.compare import compare_tab, missing_note
 from ui.generation import refresh_exported
@@ -53,12 +53,23 @@ def opening_model(registry: Registry) -> tuple[str, str]:
 def first_start_build(settings: Settings,
                       registry: Registry | None = None) -> first_start.StandInBuild | None:
     """The build (not started) of the stand-ins the app serves and models_dir lacks; None
-    when nothing is missing."""
+    when nothing is missing. A Space that serves real models builds none: it leaves out the
+    tabs whose models it lacks (shown_groups)."""
     registry = registry or Registry.from_settings(settings)
-    stand_ins = [m for candidates in (MAIN_MODELS, VEGA_MODELS)
+    stand_ins = [m for candidates in shown_groups(registry)
                  for m in served(registry, candidates, building=True)
                  if catalogue.get(m).stand_in]
     return first_start.stand_in_build(registry.models_dir, stand_ins, settings.verbose)
+
+
+def shown_groups(registry: Registry) -> list[tuple[str, ...]]:
+    """The model groups whose tabs the page shows: the main tabs always; the Segmind-VegaRT
+    tab too, except on a Space that serves real models but not Segmind-VegaRT (its visitors
+    could neither use a stand-in's noise nor export the model)."""
+    real = lambda group: any(registry.exported_variants(m) for m in group)  # noqa: E731
+    if real(VEGA_MODELS) or not (on_space() and real(MAIN_MODELS)):
+        return [MAIN_MODELS, VEGA_MODELS]
+    return [MAIN_MODELS]
 
 
 def make_engine(settings: Settings, registry: Registry) -> LocalEngine:
@@ -92,9 +103,13 @@ def build_demo(registry: Registry, queue_size: int = Settings.queue_size,
     # those tabs take every model's settings from the catalogue; the VegaRT tab is one model's.
     model_ids = served(registry, MAIN_MODELS, build is not None) + [
         m for m in registry.catalogue.user_ids if registry.exported_variants(m)]
-    vega = served(registry, VEGA_MODELS, build is not None)[0]
+    vega = VEGA_MODELS in shown_groups(registry) and served(registry, VEGA_MODELS,
+                                                             build is not None)[0]
     compared = next((m for m in model_ids if "int8" in registry.catalogue.get(m).variants),
                     model_ids[0])
+    # A Space offers the comparison only where it has both variants: its visitors cannot
+    # export the missing one.
+    comparable = not on_space() or not missing_note(registry, compared)
     with gr.Blocks(title="turbo-studio") as demo:
         status = header(engine, model_ids)
         built = first_start.progress(build) if build is not None else None
@@ -106,10 +121,13 @@ def build_demo(registry: Registry, queue_size: int = Settings.queue_size,
             tabs.append(inpaint_tab(engine, model_ids))
         with gr.Tab("Live"):
             live = live_tab(engine, model_ids)
-        with gr.Tab("Segmind-VegaRT"):
-            tabs += vega_tab(engine, vega)
-        with gr.Tab("FP16 vs INT8"):
-            compare_note = compare_tab(engine, compared)
+        if vega:
+            with gr.Tab("Segmind-VegaRT"):
+                tabs += vega_tab(engine, vega)
+        compare_note = None
+        if comparable:
+            with gr.Tab("FP16 vs INT8"):
+                compare_note = compare_tab(engine, compared)
         triggers = [demo.load] + ([built.change] if built is not None else [])
         _offer_what_is_exported(engine, triggers, tabs, status, model_ids, compare_note,
                                 compared, live)
@@ -119,7 +137,8 @@ def build_demo(registry: Registry, queue_size: int = Settings.queue_size,
 
 def _offer_what_is_exported(engine: LocalEngine, triggers: list, tabs: list[dict],
                             status: gr.Markdown, model_ids: list[str],
-                            compare_note: gr.Markdown, compared: str, live: dict) -> None:
+                            compare_note: gr.Markdown | None, compared: str,
+                            live: dict) -> None:
     """On every page load, and each time a build step finishes: the variants and fast decoder
     exported since the app started appear in every tab (no restart), and the status line and
     the comparison tab's note say what is served now."""
@@ -133,5 +152,10 @@ def _offer_what_is_exported(engine: LocalEngine, triggers: list, tabs: list[dict
         gr.on(triggers, lambda model_id, variant: refresh_live(registry, model_id, variant),
               inputs=[live["model_id"], live["variant"]],
               outputs=[live["variant"], live["notice"]], queue=False, api_visibility="private")
-    gr.on(triggers, lambda: (status_line(engine, model_ids), missing_note(registry, compared)),
-          outputs=[status, compare_note], queue=False, api_visibility="private")
+    if compare_note is None:
+        gr.on(triggers, lambda: status_line(engine, model_ids), outputs=[status], queue=False,
+              api_visibility="private")
+    else:
+        gr.on(triggers, lambda: (status_line(engine, model_ids),
+                                 missing_note(registry, compared)),
+              outputs=[status, compare_note], queue=False, api_visibility="private")

@@ -3,7 +3,7 @@ where, in which precision, on which device)."""
 
 import gradio as gr
 
-from pipelines import catalogue
+from pipelines import catalogue, ir_precision
 from pipelines.catalogue import ModelSpec
 from pipelines.compiled import openvino_devices
 from pipelines.engine import LocalEngine
@@ -41,9 +41,16 @@ def status_line(engine: LocalEngine, model_ids: list[str]) -> str:
             f"variant loads and compiles on first use. Generations run {engine.where()}.")
 
 
+def _labelled(registry: Registry, model_id: str, variant: str) -> str:
+    """A variant with what its UNet's graph says it is (ir_precision)."""
+    read = registry.label(model_id, variant)
+    return f"{variant}: {ir_precision.describe(read)}" if read else variant
+
+
 def model_status(registry: Registry, model_id: str) -> str:
     spec = registry.catalogue.get(model_id)
-    variants = ", ".join(registry.exported_variants(model_id)) or "not exported yet"
+    variants = ", ".join(_labelled(registry, model_id, v) for v in
+                         registry.exported_variants(model_id)) or "not exported yet"
     compiled = registry.precisions(model_id)
     if compiled:
         precision = ", ".join(f"**{p}** ({v}, as compiled)" for v, p in compiled.items())

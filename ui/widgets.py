@@ -3,7 +3,7 @@ components written by hand for that."""
 
 import gradio as gr
 
-from pipelines import catalogue
+from pipelines import catalogue, ir_precision
 from pipelines.catalogue import ModelSpec, Range
 from pipelines.registry import Registry
 from pipelines.requests import MAX_SEED
@@ -111,8 +111,17 @@ def seed_controls() -> tuple[gr.Number, gr.Checkbox]:
     return seed, randomize
 
 
-def variant_info(variants: list[str]) -> str:
-    return " · ".join(f"{v}: {catalogue.VARIANTS[v]}" for v in variants if v != "fp16")
+def variant_info(registry: Registry, model_id: str, variants: list[str]) -> str:
+    """What each variant offered is: read from its UNet's graph where it is here (a repo's or a
+    variant's name can say otherwise), else what the catalogue says it should be."""
+    return " · ".join(f"{v}: {variant_label(registry, model_id, v)}" for v in variants)
+
+
+def variant_label(registry: Registry, model_id: str, variant: str) -> str:
+    read = registry.label(model_id, variant)
+    if read is None:
+        return catalogue.VARIANTS[variant]
+    return f"{ir_precision.describe(read)} (read from its UNet)"
 
 
 def variant_choice(registry: Registry, model_id: str) -> ModelRadio:
@@ -124,7 +133,7 @@ def variant_state(registry: Registry, model_id: str, current: str | None = None)
     """The variant choice's choices, value (the current one while it is still offered) and info."""
     variants = registry.exported_variants(model_id) or ["fp16"]
     value = current if current in variants else variants[0]
-    return dict(choices=variants, value=value, info=variant_info(variants))
+    return dict(choices=variants, value=value, info=variant_info(registry, model_id, variants))
 
 
 def decoder_choice(registry: Registry, model_id: str) -> gr.Checkbox:

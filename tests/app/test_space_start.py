@@ -1,0 +1,105 @@
+"""A Space start as the hosted Space makes one: the serving-only install (.ci/run's, named by
+TURBO_SERVING_PYTHON; else this interpreter), SPACE_ID set, an empty models folder, and the
+Hugging Face cache holding README's preload_from_hub repos laid out as they are on the Hub. The
+page shows no warning and no stand-in build, offers only tabs that work, and serves real
+images from the preloaded model with its TAESD."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio_client import Client
+from PIL import Image
+
+from tests.app.test_space import front_matter
+from tests.hubfake import put_in_cache
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = os.environ.get("TURBO_SERVING_PYTHON") or sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def space(public_repos, tmp_path_factory):
+    root = tmp_path_factory.mktemp("space")
+    for repo in front_matter()["preload_from_hub"]:
+        put_in_cache(root / "hf-cache", repo, public_repos[repo])
+    port = free_port()
+    env = {**os.environ, "SPACE_ID": "someone/turbo-studio", "HF_HUB_OFFLINE": "1",
+           "HF_HUB_CACHE": str(root / "hf-cache"), "TURBO_MODELS_DIR": str(root / "models"),
+           "TURBO_PORT": str(port), "TURBO_VERBOSE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = root / "app.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([PYTHON, "app.py"], cwd=ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for(url, process, log)
+        yield url, log, root
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def wait_for(url: str, process: subprocess.Popen, log: Path, seconds: float = 180) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        assert process.poll() is None, log.read_text()[-3000:]
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"the app did not come up in {seconds} s:\n{log.read_text()[-3000:]}")
+
+
+def page_texts(url: str) -> tuple[list[str], list[str]]:
+    """The page's Markdown texts and its tabs' labels, from gradio's config."""
+    components = httpx.get(url + "config", timeout=10).json()["components"]
+    texts = [c["props"].get("value") or "" for c in components if c["type"] == "markdown"]
+    tabs = [c["props"].get("label") for c in components if c["type"] == "tabitem"]
+    return [t for t in texts if isinstance(t, str)], tabs
+
+
+def test_the_page_has_no_warning_and_only_tabs_that_work(space):
+    url, log, root = space
+    texts, tabs = page_texts(url)
+    assert not [t for t in texts if "⚠" in t or "python -m export" in t], texts
+    assert {"Text-to-Image", "Image-to-Image", "Inpaint", "Live"} <= set(tabs)
+    # No Segmind-Vega and no FP16 on this Space: neither tab shows, and nothing is built.
+    assert "Segmind-VegaRT" not in tabs and "FP16 vs INT8" not in tabs
+    status = next(t for t in texts if t.startswith("Serving"))
+    assert "SDXL-Turbo" in status and "INT8 weights and activations" in status
+    assert not (root / "models" / "tiny").exists() and "stand-in" not in log.read_text()
+
+
+def test_text_to_image_serves_the_preloaded_model_with_its_taesd(space):
+    url, log, root = space
+    client = Client(url, verbose=False)
+    path, seed, info, _ = client.predict("a red fox", 5, False, 1, 256, 256, "int8",
+                                         api_name="/text_to_image")
+    assert Image.open(path).size == (256, 256) and seed == 5
+    assert "TAESD" in info, info
+    views = root / "models" / ".hub-views"
+    assert (views / "rupeshs--sdxl-turbo-openvino-int8").is_dir()
+    assert (views / "rupeshs--taesdxl-openvino").is_dir()
+
+
+def test_the_preload_warmed_the_opening_model(space):
+    url, log, _ = space
+    end = time.monotonic() + 120
+    while "Preloaded sdxl-turbo (int8)" not in log.read_text():
+        assert time.monotonic() < end and "Preloading" not in log.read_text(), \
+            log.read_text()[-3000:]
+        time.sleep(0.5)
