@@ -132,6 +132,9 @@ class Registry:
         # Servable views of pre-exported Hub snapshots (hub_view): the cache is never edited.
         self.views_dir = self.models_dir / ".hub-views"
         self._labels: dict[Path, str | None] = {}  # folder -> its UNet's precision, read once
+        # (model id, variant) -> bytes: pre-exported repos the Hub answered for at start
+        # (offer_downloads), offered though not here yet; downloaded on first use.
+        self._downloads: dict[tuple[str, str], int] = {}
         self.static_shapes = static_shapes
         self.threads = threads
         # The built-in models and this folder's user models, read once.
@@ -248,9 +251,24 @@ class Registry:
             return None
 
     def exported_variants(self, model_id: str) -> list[str]:
-        """The model's catalogue variants that can be served here now, in catalogue order."""
+        """The model's catalogue variants that can be served here now, or downloaded on first
+        use (offer_downloads), in catalogue order."""
         return [variant for variant in self.catalogue.get(model_id).variants
-                if self.available(model_id, variant)]
+                if self.available(model_id, variant) or (model_id, variant) in self._downloads]
+
+    def offer_downloads(self, sizes: dict[str, int]) -> None:
+        """Offer the catalogue variants whose pre-exported repo is in `sizes` (repo -> bytes,
+        hub_probe) and not here: they download on first use."""
+        for spec in self.catalogue.models.values():
+            for variant, repo in spec.hub_exports.items():
+                if repo in sizes and not self.available(spec.id, variant):
+                    self._downloads[spec.id, variant] = sizes[repo]
+
+    def download_size(self, model_id: str, variant: str) -> int | None:
+        """Bytes the variant downloads on first use; None where it is here (or not offered)."""
+        if self.available(model_id, variant):
+            return None
+        return self._downloads.get((model_id, variant))
 
     def served_models(self, candidates: tuple[str, ...]) -> list[str]:
         """The candidates with a variant available here; when none has, their stand-ins that

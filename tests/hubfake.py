@@ -4,6 +4,7 @@ cache layout; only what would cross the network (downloads, uploads) is replaced
 import hashlib
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import huggingface_hub
 
@@ -52,6 +53,18 @@ class FakeHub:
         self.root = root
         self.calls: list[tuple] = []
         self.fail_with: Exception | None = None
+
+    def model_info(self, repo_id, *, files_metadata=False, timeout=None, **kwargs):
+        """What huggingface_hub.model_info gives that the app reads: each file's size."""
+        self.calls.append(("model_info", repo_id, files_metadata))
+        if self.fail_with is not None:
+            raise self.fail_with
+        if not (self.root / repo_id).is_dir():
+            raise LookupError(f"404: no repo {repo_id} on this fake Hub")
+        files = [f for f in (self.root / repo_id).rglob("*") if f.is_file()]
+        return SimpleNamespace(siblings=[SimpleNamespace(
+            rfilename=str(f.relative_to(self.root / repo_id)),
+            size=f.stat().st_size if files_metadata else None) for f in files])
 
     def snapshot_download(self, repo_id, *, local_files_only=False, cache_dir=None, **kwargs):
         self.calls.append(("snapshot_download", repo_id, local_files_only))

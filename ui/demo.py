@@ -4,11 +4,11 @@ process unless given another engine (cluster.engine.RayEngine: on Ray Serve repl
 
 import gradio as gr
 
-from pipelines import catalogue
+from pipelines import catalogue, hub_probe
 from pipelines.engine import LocalEngine
 from pipelines.registry import Registry
 from pipelines.requests import MAX_UPLOAD_BYTES
-from pipelines.settings import Settings, on_space
+from pipelines.settings import Settings, hub_offline, on_space
 from ui import examples, first_start, preload
 from ui.compare import compare_tab, missing_note
 from ui.generation import refresh_exported
@@ -34,14 +34,27 @@ def create_demo(settings: Settings) -> gr.Blocks:
     background while the page is up, and with --preload the opening model is loaded then
     too (ui.preload)."""
     registry = Registry.from_settings(settings)
+    offline_reason = offer_real_models(registry)
     build = first_start_build(settings, registry)
     engine = make_engine(settings, registry)
-    demo = build_demo(registry, settings.queue_size, build, engine)
+    demo = build_demo(registry, settings.queue_size, build, engine, offline_reason)
     if build is not None:
         build.start()
     if settings.preload:
         preload.start(engine, lambda: opening_model(registry), build)
     return demo
+
+
+def offer_real_models(registry: Registry) -> str | None:
+    """An online first start with no real model here: ask the Hub for the catalogue's public
+    pre-exported repos and offer those it answers for (downloaded on first use), so the page
+    opens on SDXL-Turbo rather than a stand-in. Returns why none is offered, where it asked;
+    offline (HF_HUB_OFFLINE) it asks nothing and the stand-ins serve as before."""
+    if hub_offline() or any(registry.exported_variants(m) for m in MAIN_MODELS):
+        return None
+    found = hub_probe.probe(catalogue.hub_repos())
+    registry.offer_downloads(found.sizes)
+    return found.problem
 
 
 def opening_model(registry: Registry) -> tuple[str, str]:
@@ -94,7 +107,8 @@ def served(registry: Registry, candidates: tuple[str, ...], building: bool) -> l
 
 def build_demo(registry: Registry, queue_size: int = Settings.queue_size,
                build: first_start.StandInBuild | None = None,
-               engine: LocalEngine | None = None) -> gr.Blocks:
+               engine: LocalEngine | None = None,
+               offline_reason: str | None = None) -> gr.Blocks:
     """queue_size bounds the waiting requests: past it users are told the app is busy instead
     of piling up work. engine: where generations run (default: in this process, on registry's
     models); the registry says what is exported, whichever engine runs them."""
@@ -111,7 +125,7 @@ def build_demo(registry: Registry, queue_size: int = Settings.queue_size,
     # export the missing one.
     comparable = not on_space() or not missing_note(registry, compared)
     with gr.Blocks(title="turbo-studio") as demo:
-        status = header(engine, model_ids)
+        status = header(engine, model_ids, offline_reason)
         built = first_start.progress(build) if build is not None else None
         with gr.Tab("Text-to-Image"):
             tabs = [text_to_image_tab(engine, model_ids)]

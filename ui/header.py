@@ -3,21 +3,27 @@ where, in which precision, on which device)."""
 
 import gradio as gr
 
-from pipelines import catalogue, ir_precision
+from pipelines import catalogue, hub_probe, ir_precision
 from pipelines.catalogue import ModelSpec
 from pipelines.compiled import openvino_devices
 from pipelines.engine import LocalEngine
 from pipelines.registry import Registry
 
 
-def header(engine: LocalEngine, model_ids: list[str]) -> gr.Markdown:
-    """The title, the banner where a stand-in is served, and the status line (returned)."""
+def header(engine: LocalEngine, model_ids: list[str],
+           offline_reason: str | None = None) -> gr.Markdown:
+    """The title, the banner where a stand-in is served (with why the real models are not
+    offered for download, where the start asked the Hub: offline_reason), and the status line
+    (returned)."""
     registry = engine.registry
     gr.Markdown("# turbo-studio\nText-to-image, image-to-image, inpainting and live camera or "
                 "sketch, in 1–4 steps with SDXL-Turbo on OpenVINO, on your CPU.")
     spec = catalogue.get(model_ids[0])
     if spec.stand_in:
         stand_in_banner(spec, "this app", elem_id="stand-in-banner")
+        if offline_reason:
+            gr.Markdown(f"The real models were not offered for download: {offline_reason}.",
+                        elem_id="offline-reason")
     for problem in registry.catalogue.problems:  # a broken user catalogue: say where, serve on
         gr.Markdown(f"⚠ {problem}", elem_classes="catalogue-problem")
     # ui.demo refreshes it on every page load: the precision read back from the compiled model,
@@ -43,6 +49,8 @@ def status_line(engine: LocalEngine, model_ids: list[str]) -> str:
 
 def _labelled(registry: Registry, model_id: str, variant: str) -> str:
     """A variant with what its UNet's graph says it is (ir_precision)."""
+    if (size := registry.download_size(model_id, variant)) is not None:
+        return f"{variant}: downloads {hub_probe.gigabytes(size)} on first use"
     read = registry.label(model_id, variant)
     return f"{variant}: {ir_precision.describe(read)}" if read else variant
 

@@ -3,7 +3,7 @@ components written by hand for that."""
 
 import gradio as gr
 
-from pipelines import catalogue, ir_precision
+from pipelines import catalogue, hub_probe, ir_precision
 from pipelines.catalogue import ModelSpec, Range
 from pipelines.registry import Registry
 from pipelines.requests import MAX_SEED
@@ -119,6 +119,8 @@ def variant_info(registry: Registry, model_id: str, variants: list[str]) -> str:
 
 def variant_label(registry: Registry, model_id: str, variant: str) -> str:
     read = registry.label(model_id, variant)
+    if (size := registry.download_size(model_id, variant)) is not None:
+        return f"{catalogue.VARIANTS[variant]}; downloads {hub_probe.gigabytes(size)} on first use"
     if read is None:
         return catalogue.VARIANTS[variant]
     return f"{ir_precision.describe(read)} (read from its UNet)"
