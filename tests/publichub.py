@@ -172,10 +172,15 @@ def _optimum_saved(source: Path, out: Path) -> None:
     model_index.json is NOT an OV-style index (OVStableDiffusionXLPipeline, OVModel* parts,
     vae_decoder/vae_encoder keys): _save_config copies the loaded folder's model_index.json
     verbatim (StableDiffusionXLPipeline, diffusers classes, one "vae" key); only a pipeline with
-    no such file beside it would write its own config, and that one has "vae": OVModelVae."""
+    no such file beside it would write its own config, and that one has "vae": OVModelVae.
+    That one is what this layout holds (optimum's own save_config, checked: _class_name
+    OVStableDiffusionXLPipeline, OVModelTextEncoder / OVModelUnet / OVModelVae parts), since the
+    copied one is our own export's index and would test nothing."""
     from optimum.intel import OVStableDiffusionXLPipeline
 
-    OVStableDiffusionXLPipeline.from_pretrained(str(source), compile=False).save_pretrained(out)
+    pipeline = OVStableDiffusionXLPipeline.from_pretrained(str(source), compile=False)
+    pipeline.save_pretrained(out)
+    pipeline.save_config(out)  # optimum's own model_index.json in place of the copied one
 
 
 BUILDERS = {TURBO_INT8: _turbo_int8, TAESD: _taesd, TURBO_FP32: _turbo_fp32,

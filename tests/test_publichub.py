@@ -78,6 +78,6 @@ def test_the_openvino_repo_has_ov_tokenizers_and_a_stray_checkpoint_folder(repos
 def test_optimum_save_pretrained_drops_the_ov_tokenizers(repos):
     folder = repos[hub.OPTIMUM_SAVED]
     index = json.loads((folder / "model_index.json").read_text())
-    assert index["_class_name"] == "StableDiffusionXLPipeline"  # copied from the source
+    assert index["_class_name"] == "OVStableDiffusionXLPipeline"  # optimum's own save_config
     assert (folder / "tokenizer" / "tokenizer.json").is_file()
     assert not (folder / "tokenizer" / "openvino_tokenizer.xml").exists()

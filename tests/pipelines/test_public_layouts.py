@@ -126,12 +126,17 @@ def test_the_taesd_view_gets_the_block_sizes_genai_needs(from_hub):
     assert any("block_out_channels added" in line for line in hub_view.manifest(view)["adapted"])
 
 
-def test_optimum_save_pretrained_layout_is_normalised(from_hub):
+def test_optimum_save_pretrained_layout_is_normalised(from_hub, public_repos):
     repo = publichub.OPTIMUM_SAVED
+    theirs = json.loads((public_repos[repo] / "model_index.json").read_text())
+    assert theirs["_class_name"] == "OVStableDiffusionXLPipeline"
+    assert theirs["vae"][1] == "OVModelVae" and theirs["unet"][1] == "OVModelUnet"
     index = json.loads((from_hub.fetch(as_model(repo), publichub.SOURCES[repo][1])
                         / "model_index.json").read_text())
+    assert index["_class_name"] == "StableDiffusionXLPipeline"
     assert index["vae"] == ["diffusers", "AutoencoderKL"] and "vae_decoder" not in index
     assert index["unet"] == ["diffusers", "UNet2DConditionModel"]
+    assert index["text_encoder_2"] == ["transformers", "CLIPTextModelWithProjection"]
 
 
 def test_labels_come_from_the_graph_not_the_name(from_hub):
