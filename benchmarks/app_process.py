@@ -20,12 +20,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(log: Path, *flags: str) -> subprocess.Popen:
+def start(log: Path, *flags: str, python: str = sys.executable,
+          environ: dict[str, str] | None = None) -> subprocess.Popen:
     """`python app.py *flags`, offline, its output in `log` (a pipe nobody reads would fill up
-    and stall it), in a session of its own so that stop() reaches its children too."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    and stall it), in a session of its own so that stop() reaches its children too. python:
+    the interpreter (another venv's, e.g. the serving install); environ: variables to add."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", **(environ or {}))
     with log.open("w") as output:
-        return subprocess.Popen([sys.executable, "app.py", *flags], cwd=ROOT, env=env,
+        return subprocess.Popen([python, "app.py", *flags], cwd=ROOT, env=env,
                                 stdout=output, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)
 

@@ -5,9 +5,9 @@ weight constants decompressed at run time), FP16 or FP32 (the type of its weight
 Reads only the IR's XML (a streaming parse, no weights, no OpenVINO): the labels a page shows
 for every folder cost a few milliseconds each, the full-size UNet's 12 MB XML about a second."""
 
-import xml.etree.ElementTree as ElementTree
 from collections import Counter
 from pathlib import Path
+from xml.etree import ElementTree
 
 # Label -> what the UI and CLI call it. The keys are the catalogue's variant names where one
 # matches (pipelines.catalogue.VARIANTS), so a folder's label can be checked against its variant.

@@ -79,7 +79,9 @@ def shown_groups(registry: Registry) -> list[tuple[str, ...]]:
     """The model groups whose tabs the page shows: the main tabs always; the Segmind-VegaRT
     tab too, except on a Space that serves real models but not Segmind-VegaRT (its visitors
     could neither use a stand-in's noise nor export the model)."""
-    real = lambda group: any(registry.exported_variants(m) for m in group)  # noqa: E731
+    def real(group: tuple[str, ...]) -> bool:
+        return any(registry.exported_variants(m) for m in group)
+
     if real(VEGA_MODELS) or not (on_space() and real(MAIN_MODELS)):
         return [MAIN_MODELS, VEGA_MODELS]
     return [MAIN_MODELS]

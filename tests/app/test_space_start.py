@@ -5,28 +5,19 @@ page shows no warning and no stand-in build, offers only tabs that work, and ser
 images from the preloaded model with its TAESD."""
 
 import os
-import socket
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 from gradio_client import Client
 from PIL import Image
 
+from benchmarks import app_process
 from tests.app.test_space import front_matter
 from tests.hubfake import put_in_cache
 
-ROOT = Path(__file__).resolve().parents[2]
 PYTHON = os.environ.get("TURBO_SERVING_PYTHON") or sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -34,34 +25,18 @@ def space(public_repos, tmp_path_factory):
     root = tmp_path_factory.mktemp("space")
     for repo in front_matter()["preload_from_hub"]:
         put_in_cache(root / "hf-cache", repo, public_repos[repo])
-    port = free_port()
-    env = {**os.environ, "SPACE_ID": "someone/turbo-studio", "HF_HUB_OFFLINE": "1",
-           "HF_HUB_CACHE": str(root / "hf-cache"), "TURBO_MODELS_DIR": str(root / "models"),
-           "TURBO_PORT": str(port), "TURBO_VERBOSE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    port = app_process.free_port()
     log = root / "app.log"
-    with log.open("w") as out:
-        process = subprocess.Popen([PYTHON, "app.py"], cwd=ROOT, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)
+    process = app_process.start(log, python=PYTHON, environ={
+        "SPACE_ID": "someone/turbo-studio", "HF_HUB_CACHE": str(root / "hf-cache"),
+        "TURBO_MODELS_DIR": str(root / "models"), "TURBO_PORT": str(port),
+        "TURBO_VERBOSE": "1"})
     url = f"http://127.0.0.1:{port}/"
     try:
-        wait_for(url, process, log)
+        app_process.wait_until_up(process, url, log, 180)
         yield url, log, root
     finally:
-        process.terminate()
-        process.wait(30)
-
-
-def wait_for(url: str, process: subprocess.Popen, log: Path, seconds: float = 180) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        assert process.poll() is None, log.read_text()[-3000:]
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"the app did not come up in {seconds} s:\n{log.read_text()[-3000:]}")
+        app_process.stop(process)
 
 
 def page_texts(url: str) -> tuple[list[str], list[str]]:
@@ -85,7 +60,7 @@ def test_the_page_has_no_warning_and_only_tabs_that_work(space):
 
 
 def test_text_to_image_serves_the_preloaded_model_with_its_taesd(space):
-    url, log, root = space
+    url, _, root = space
     client = Client(url, verbose=False)
     path, seed, info, _ = client.predict("a red fox", 5, False, 1, 256, 256, "int8",
                                          api_name="/text_to_image")
@@ -97,7 +72,7 @@ def test_text_to_image_serves_the_preloaded_model_with_its_taesd(space):
 
 
 def test_the_preload_warmed_the_opening_model(space):
-    url, log, _ = space
+    _, log, _ = space
     end = time.monotonic() + 120
     while "Preloaded sdxl-turbo (int8)" not in log.read_text():
         assert time.monotonic() < end and "Preloading" not in log.read_text(), \
