@@ -67,3 +67,33 @@ def app_url(models_dir):
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH_OPTIONS)
     yield demo.local_url
     demo.close()
+
+
+@pytest.fixture(scope="session")
+def space(public_repos, tmp_path_factory):
+    """app.py started as the hosted Space starts it: in the serving-only install (.ci/run's,
+    named by TURBO_SERVING_PYTHON; else this interpreter), SPACE_ID set, an empty models
+    folder, and the Hugging Face cache holding README's preload_from_hub repos laid out as on
+    the Hub. Yields (url, its log, its root folder)."""
+    import sys
+
+    from benchmarks import app_process
+    from tests.app.test_space import front_matter
+    from tests.hubfake import put_in_cache
+
+    root = tmp_path_factory.mktemp("space")
+    for repo in front_matter()["preload_from_hub"]:
+        put_in_cache(root / "hf-cache", repo, public_repos[repo])
+    port = app_process.free_port()
+    log = root / "app.log"
+    process = app_process.start(
+        log, python=os.environ.get("TURBO_SERVING_PYTHON") or sys.executable, environ={
+            "SPACE_ID": "someone/turbo-studio", "HF_HUB_CACHE": str(root / "hf-cache"),
+            "TURBO_MODELS_DIR": str(root / "models"), "TURBO_PORT": str(port),
+            "TURBO_VERBOSE": "1"})
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        app_process.wait_until_up(process, url, log, 180)
+        yield url, log, root
+    finally:
+        app_process.stop(process)

@@ -4,7 +4,7 @@ that tell what INT8 buys (latency per stage, disk, memory) and costs (PSNR, SSIM
 import gradio as gr
 import pandas as pd
 
-from pipelines import catalogue, compare
+from pipelines import catalogue, compare, ir_precision
 from pipelines.errors import UserError
 from pipelines.engine import LocalEngine
 from pipelines.registry import Registry
@@ -50,7 +50,8 @@ def compare_tab(engine: LocalEngine, model_id: str) -> gr.Markdown:
         except UserError as e:
             raise user_error(e) from None
         fp16, int8 = (run.result.image for run in comparison.runs)
-        return (fp16, int8, comparison_table(comparison), latency_frame(comparison),
+        labels = [registry.label(model_id, run.variant) for run in comparison.runs]
+        return (fp16, int8, comparison_table(comparison, labels), latency_frame(comparison),
                 comparison_figures(comparison))
 
     # The generation group: the two runs never share the cores with another generation, so
@@ -71,10 +72,13 @@ def missing_note(registry: Registry, model_id: str) -> str:
             + "; it is offered as soon as it is exported (reload the page).")
 
 
-def comparison_table(comparison: compare.Comparison) -> str:
-    """Markdown: the figures of both runs side by side."""
+def comparison_table(comparison: compare.Comparison, labels: list[str | None] = ()) -> str:
+    """Markdown: the figures of both runs side by side; labels: what each variant's UNet is,
+    read from its graph (Registry.label), where known."""
     fp16, int8 = comparison.runs
-    rows = [("total latency", *(f"{run.result.timings['total']:.2f} s" for run in (fp16, int8)))]
+    read = [ir_precision.describe(label) if label else "unknown" for label in labels]
+    rows = [("UNet (read from its graph)", *read)] if any(labels) else []
+    rows += [("total latency", *(f"{run.result.timings['total']:.2f} s" for run in (fp16, int8)))]
     rows += [(stage, *(f"{run.result.timings.get(stage, 0):.2f} s" for run in (fp16, int8)))
              for stage in fp16.result.timings if stage != "total"]
     rows += [("UNet on disk", *(_mb(run.unet_bytes) for run in (fp16, int8))),

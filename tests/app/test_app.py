@@ -151,6 +151,8 @@ def test_comparison_returns_both_images_and_every_figure(client):
     assert figures["int8"]["unet_bytes"] < figures["fp16"]["unet_bytes"]
     assert figures["psnr_db"] > 0 and 0 < figures["ssim"] < 1 and figures["speedup"] > 0
     assert "INT8 is" in table and "PSNR" in table and "UNet on disk" in table
+    # What each UNet is, read from its IR: the stand-in's INT8 quantizes activations too.
+    assert "| UNet (read from its graph) | FP16 weights | INT8 weights and activations |" in table
     stages = {(variant, stage) for variant, stage, _ in chart["data"]}
     assert {(v, s) for v in ("FP16", "INT8") for s in ("UNet", "decoder")} <= stages
 

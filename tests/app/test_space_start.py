@@ -1,42 +1,14 @@
-"""A Space start as the hosted Space makes one: the serving-only install (.ci/run's, named by
-TURBO_SERVING_PYTHON; else this interpreter), SPACE_ID set, an empty models folder, and the
-Hugging Face cache holding README's preload_from_hub repos laid out as they are on the Hub. The
-page shows no warning and no stand-in build, offers only tabs that work, and serves real
-images from the preloaded model with its TAESD."""
+"""A Space start as the hosted Space makes one (conftest's `space`: the serving-only install,
+SPACE_ID set, an empty models folder, the Hugging Face cache holding README's preload_from_hub
+repos laid out as they are on the Hub). The page shows no warning and no stand-in build, offers
+only tabs that work, and serves real images from the preloaded model with its TAESD; the
+browser's view of it is tests/browser/test_space_page.py."""
 
-import os
-import sys
 import time
 
 import httpx
-import pytest
 from gradio_client import Client
 from PIL import Image
-
-from benchmarks import app_process
-from tests.app.test_space import front_matter
-from tests.hubfake import put_in_cache
-
-PYTHON = os.environ.get("TURBO_SERVING_PYTHON") or sys.executable
-
-
-@pytest.fixture(scope="module")
-def space(public_repos, tmp_path_factory):
-    root = tmp_path_factory.mktemp("space")
-    for repo in front_matter()["preload_from_hub"]:
-        put_in_cache(root / "hf-cache", repo, public_repos[repo])
-    port = app_process.free_port()
-    log = root / "app.log"
-    process = app_process.start(log, python=PYTHON, environ={
-        "SPACE_ID": "someone/turbo-studio", "HF_HUB_CACHE": str(root / "hf-cache"),
-        "TURBO_MODELS_DIR": str(root / "models"), "TURBO_PORT": str(port),
-        "TURBO_VERBOSE": "1"})
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        app_process.wait_until_up(process, url, log, 180)
-        yield url, log, root
-    finally:
-        app_process.stop(process)
 
 
 def page_texts(url: str) -> tuple[list[str], list[str]]:
