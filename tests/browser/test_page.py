@@ -45,17 +45,9 @@ if (_reason := _missing()) is not None:
         pytest.fail(f"browser tests cannot run under CI: {_reason}", pytrace=False)
     pytest.skip(_reason, allow_module_level=True)
 
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, expect  # noqa: E402
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _app_page(browser, app_url, **context_options):

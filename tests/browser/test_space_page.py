@@ -5,7 +5,6 @@ Debian Chromium, as tests/browser/test_page.py drives it (and skips or fails as 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_page import browser  # noqa: F401 -- the module's Chromium, a fixture
 from tests.browser.test_page import (EXAMPLE_IMAGE, _app_page, block, distinct_sources,
                                      generate_and_wait, natural_size, open_tab, start_webcam)
 
