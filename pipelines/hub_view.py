@@ -1,8 +1,8 @@
 """A servable view of a pre-exported OpenVINO folder laid out as the public Hub repos are.
 
 The public optimum-intel exports differ from what openvino.genai reads: a model_index.json
-naming StableDiffusionXLImg2ImgPipeline (or optimum's own OVStableDiffusionXLPipeline with
-OVModel* parts and vae_decoder / vae_encoder keys), tokenizer folders with only the Hugging Face
+naming StableDiffusionXLImg2ImgPipeline (or optimum-intel's own OVStableDiffusionXLPipeline
+with OVModel* parts, as its save_config writes it), tokenizer folders with only the Hugging Face
 tokenizer files and no OpenVINO tokenizer, text encoders that take i32 ids beside others that
 take i64, and Tiny Autoencoder configs without block_out_channels (genai then sizes latents at
 full image resolution). No library adapts these, so this module does, by hand:
