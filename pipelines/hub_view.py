@@ -236,13 +236,13 @@ def _tokenizer(snapshot: Path, view: Path, name: str, encoder: str) -> list[str]
     ids = ov.Core().read_model(snapshot / encoder / "openvino_model.xml").input(
         "input_ids").get_element_type()
     have = source / "openvino_tokenizer.xml"
-    if (have.is_file() and (source / "openvino_detokenizer.xml").is_file()
-            and ov.Core().read_model(have).output(0).get_element_type() == ids
-            and (source / "tokenizer.json").is_file()):
+    fits = (have.is_file() and (source / "openvino_detokenizer.xml").is_file()
+            and ov.Core().read_model(have).output(0).get_element_type() == ids)
+    if fits and (source / "tokenizer.json").is_file():
         return []
     hf = _hf_tokenizer(source, snapshot)
     adapted = []
-    if not have.is_file() or ov.Core().read_model(have).output(0).get_element_type() != ids:
+    if not fits:
         models = openvino_tokenizers.convert_tokenizer(hf, with_detokenizer=True,
                                                        tokenizer_output_type=ids)
         for model, stem in zip(models, ("openvino_tokenizer", "openvino_detokenizer")):

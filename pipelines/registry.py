@@ -57,6 +57,11 @@ def folder_sizes(folder: Path) -> dict[str, int]:
     return sizes
 
 
+def _holds_autoencoder(folder: Path) -> bool:
+    """Whether a Tiny Autoencoder is exported in `folder` (both halves)."""
+    return all((folder / half / "openvino_model.xml").is_file() for half in VAE_HALVES)
+
+
 def _gb(size: int) -> str:
     return f"{size / 2**30:.1f} GB"
 
@@ -221,8 +226,7 @@ class Registry:
     def has_autoencoder(self, autoencoder_id: str, variant: str = "fp16") -> bool:
         """Whether the Tiny Autoencoder's variant is exported here, or (FP16) its
         pre-exported repo is in the Hugging Face cache."""
-        folder = self.autoencoder_folder(autoencoder_id, variant)
-        return (all((folder / half / "openvino_model.xml").is_file() for half in VAE_HALVES)
+        return (_holds_autoencoder(self.autoencoder_folder(autoencoder_id, variant))
                 or variant == "fp16" and self._cached_autoencoder(autoencoder_id) is not None)
 
     def _cached_autoencoder(self, autoencoder_id: str) -> Path | None:
@@ -239,7 +243,7 @@ class Registry:
             return None
         for candidate in dict.fromkeys((variant, "fp16")):
             folder = self.autoencoder_folder(spec.fast_decoder, candidate)
-            if all((folder / half / "openvino_model.xml").is_file() for half in VAE_HALVES):
+            if _holds_autoencoder(folder):
                 return folder
         cached = self._cached_autoencoder(spec.fast_decoder)
         if cached is None:
