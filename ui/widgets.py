@@ -118,9 +118,9 @@ def variant_info(registry: Registry, model_id: str, variants: list[str]) -> str:
 
 
 def variant_label(registry: Registry, model_id: str, variant: str) -> str:
-    read = registry.label(model_id, variant)
     if (size := registry.download_size(model_id, variant)) is not None:
         return f"{catalogue.VARIANTS[variant]}; downloads {hub_probe.gigabytes(size)} on first use"
+    read = registry.label(model_id, variant)
     if read is None:
         return catalogue.VARIANTS[variant]
     return f"{ir_precision.describe(read)} (read from its UNet)"
