@@ -4,7 +4,7 @@ that tell what INT8 buys (latency per stage, disk, memory) and costs (PSNR, SSIM
 import gradio as gr
 import pandas as pd
 
-from pipelines import catalogue, compare, ir_precision
+from pipelines import catalogue, compare, hub_probe, ir_precision
 from pipelines.errors import UserError
 from pipelines.engine import LocalEngine
 from pipelines.registry import Registry
@@ -64,12 +64,19 @@ def compare_tab(engine: LocalEngine, model_id: str) -> gr.Markdown:
 
 
 def missing_note(registry: Registry, model_id: str) -> str:
+    """What the comparison still needs: each missing variant's export command, or, where its
+    pre-exported repo is offered (an online first start), that it downloads on first use."""
     missing = [v for v in compare.VARIANTS if not registry.available(model_id, v)]
-    if not missing:
-        return ""
-    return ("To compare, export the missing variant: "
-            + " and ".join(f"`{catalogue.export_command(model_id, v)}`" for v in missing)
-            + "; it is offered as soon as it is exported (reload the page).")
+    downloads = {v: size for v in missing
+                 if (size := registry.download_size(model_id, v)) is not None}
+    exports = [v for v in missing if v not in downloads]
+    lines = [f"{catalogue.VARIANTS[v]} downloads {hub_probe.gigabytes(size)} on the first "
+             "comparison." for v, size in downloads.items()]
+    if exports:
+        lines.insert(0, "To compare, export the missing variant: "
+                     + " and ".join(f"`{catalogue.export_command(model_id, v)}`" for v in exports)
+                     + "; it is offered as soon as it is exported (reload the page).")
+    return " ".join(lines)
 
 
 def comparison_table(comparison: compare.Comparison, labels: list[str | None] = ()) -> str:

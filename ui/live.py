@@ -13,7 +13,7 @@ import time
 import gradio as gr
 from PIL import Image
 
-from pipelines import catalogue
+from pipelines import catalogue, hub_probe, settings
 from pipelines.catalogue import Range
 from pipelines.errors import UserError
 from pipelines.engine import LocalEngine
@@ -50,6 +50,14 @@ def missing_decoder(registry: Registry, model_id: str, variant: str) -> str | No
     if registry.autoencoder_for(spec, variant) is not None:
         return None
     autoencoder = catalogue.AUTOENCODERS[spec.fast_decoder]
+    if autoencoder.hub_export and (size := registry.download_size(model_id, variant)) is not None:
+        # Registry.fetch downloads the model's Tiny Autoencoder with it: no command to run.
+        return (f"Live mode runs once {spec.name} is here: it downloads "
+                f"{hub_probe.gigabytes(size)} (with its Tiny Autoencoder) on the first image. "
+                f"Make one in Text-to-Image, then reload this page.")
+    if settings.on_space():  # nothing a visitor can run there
+        return (f"Live mode needs the Tiny Autoencoder ({autoencoder.name}), which this Space "
+                f"does not have.")
     return (f"Live mode encodes and decodes every frame with the Tiny Autoencoder "
             f"({autoencoder.name}), which is not exported here (the full VAE would take "
             f"seconds a frame). Run `{catalogue.export_command(autoencoder.id)}`, then reload "

@@ -13,7 +13,9 @@ from PIL import Image
 from pipelines import catalogue
 from pipelines.registry import Registry
 from tests.hubfake import FakeHub
+from ui.compare import missing_note
 from ui.demo import LAUNCH_OPTIONS, MAIN_MODELS, build_demo, offer_real_models
+from ui.live import missing_decoder
 
 TURBO = catalogue.get("sdxl-turbo").hub_exports["int8"]
 TAESD = catalogue.AUTOENCODERS["taesdxl"].hub_export
@@ -92,3 +94,17 @@ def test_offline_nothing_is_asked(online, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert offer_real_models(registry) is None
     assert hub.calls == [] and registry.served_models(MAIN_MODELS)[0] == "tiny"
+
+
+def test_the_tabs_say_what_downloads_not_what_to_export(online):
+    """Before the first image, FP16 vs INT8 and Live say the offered INT8 downloads on first
+    use (with its Tiny Autoencoder) and give an export command only for what has no repo."""
+    hub, registry = online
+    offer_real_models(registry)
+    note = missing_note(registry, "sdxl-turbo")
+    assert "downloads" in note and "first comparison" in note
+    assert catalogue.export_command("sdxl-turbo", "fp16") in note
+    assert catalogue.export_command("sdxl-turbo", "int8") not in note
+    live = missing_decoder(registry, "sdxl-turbo", "int8")
+    assert "downloads" in live and "Tiny Autoencoder" in live
+    assert "python -m export" not in live
