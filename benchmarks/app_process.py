@@ -21,15 +21,16 @@ def free_port() -> int:
 
 
 def start(log: Path, *flags: str, python: str = sys.executable,
-          environ: dict[str, str] | None = None) -> subprocess.Popen:
+          environ: dict[str, str] | None = None, preexec=None) -> subprocess.Popen:
     """`python app.py *flags`, offline, its output in `log` (a pipe nobody reads would fill up
     and stall it), in a session of its own so that stop() reaches its children too. python:
-    the interpreter (another venv's, e.g. the serving install); environ: variables to add."""
+    the interpreter (another venv's, e.g. the serving install); environ: variables to add;
+    preexec: called in the child before it runs (a cgroup, a CPU set)."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", **(environ or {}))
     with log.open("w") as output:
         return subprocess.Popen([python, "app.py", *flags], cwd=ROOT, env=env,
                                 stdout=output, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=preexec)
 
 
 def wait_until_up(process: subprocess.Popen, url: str, log: Path, seconds: float) -> None:
