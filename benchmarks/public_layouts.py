@@ -55,10 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     cache = _hub_cache(built)
     summary = {"benchmark": "public_layouts", "machine": name, "quick": args.quick,
                "date": time.strftime("%Y-%m-%d"), "commit": _commit(), "cpu": machine.cpu(),
-               "cpu_count": os.cpu_count(), "repeats": args.repeats,
+               "cpu_count": os.cpu_count(), "repeats": args.repeats, "rounds": args.rounds,
                "repos": list(_repos()), "versions": _versions()}
-    summary["sides"] = {side: _measure(side, built, cache, work, args)
-                        for side in ("ours", "hub")}
+    # Sides alternate, round after round, so that a drift of the machine's speed lands on
+    # both; each side's median is over every timed run of all its rounds.
+    rounds = [{side: _measure(side, built, cache, work, args, round_)
+               for side in ("ours", "hub")} for round_ in range(args.rounds)]
+    summary["sides"] = {side: _merge([r[side] for r in rounds]) for side in ("ours", "hub")}
     summary["same_bytes"] = summary["sides"]["ours"]["images"] == summary["sides"]["hub"]["images"]
     summary["ratios"] = {w: round(summary["sides"]["hub"]["median_s"][w]
                                   / summary["sides"]["ours"]["median_s"][w], 3)
@@ -77,7 +80,9 @@ def _parser() -> argparse.ArgumentParser:
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the tiny stand-in, in a minute")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per round")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="each side loads this many times, the sides alternating")
     parser.add_argument("--memory-gb", type=float, default=16.0,
                         help="the Space-sized start's memory cgroup (default 16, a CPU "
                              "upgrade Space's)")
@@ -125,9 +130,10 @@ def _hub_cache(built: folders.Folders) -> Path:
 
 # --- W1 and W2, ours against the hub layout ---------------------------------------------
 
-def _measure(side: str, built: folders.Folders, cache: Path, work: Path, args) -> dict:
+def _measure(side: str, built: folders.Folders, cache: Path, work: Path, args,
+             round_: int) -> dict:
     """One side in a child process of its own (cold, its memory its own)."""
-    models = work / f"models-{side}"
+    models = work / f"models-{side}-{round_}"
     models.mkdir()
     if side == "ours":
         # Our INT8 export and FP16 TAESD (the hub side has no INT8 TAESD), served as
@@ -136,9 +142,9 @@ def _measure(side: str, built: folders.Folders, cache: Path, work: Path, args) -
         (models / MODEL / "int8").symlink_to(built.root / "int8")
         (models / "taesdxl").symlink_to(built.models_dir / built.autoencoder_id)
     job = {"models": str(models), "cache": str(cache), "repeats": args.repeats,
-           "ov_cache": str(work / f"ov-{side}")}
-    out = work / f"{side}.json"
-    print(f"[public_layouts] {side}: W1, W2…", flush=True)
+           "ov_cache": str(work / f"ov-{side}-{round_}")}  # each load compiles afresh
+    out = work / f"{side}-{round_}.json"
+    print(f"[public_layouts] round {round_ + 1}, {side}: W1, W2…", flush=True)
     subprocess.run([sys.executable, "-m", "benchmarks.public_layouts", "--child",
                     json.dumps(dict(job, out=str(out)))], check=True,
                    env=dict(os.environ, HF_HUB_OFFLINE="1"))
@@ -164,7 +170,7 @@ def _child(job: dict) -> int:
         "W2": lambda p: Image2Image(prompt=p, model_id=model_id, variant="int8", seed=SEED,
                                     steps=2, strength=0.5, width=512, height=512,
                                     fast_decoder=True, image=source)}
-    medians, images = {}, {}
+    timed, images = {}, {}
     for key, make in workloads.items():
         seconds = []
         for take in range(job["repeats"] + 1):  # take 0 warms up
@@ -173,14 +179,27 @@ def _child(job: dict) -> int:
             result, = generate.run_all(loaded, request)
             seconds.append(time.perf_counter() - began)
             images[f"{key} take {take}"] = hashlib.sha256(result.image.tobytes()).hexdigest()
-        medians[key] = round(statistics.median(seconds[1:]), 3)
+        timed[key] = [round(t, 3) for t in seconds[1:]]
     decoder = registry.autoencoder_for(catalogue.get(model_id), "int8")
     Path(job["out"]).write_text(json.dumps({
-        "load_s": round(load, 2), "median_s": medians, "images": images,
+        "load_s": round(load, 2), "timed_s": timed, "images": images,
         "served_from": str(loaded.folder),
         "decoder": str(decoder), "label": registry.label(model_id, "int8"),
         "peak_rss_gb": app_process.peak_rss_gb(os.getpid())}))
     return 0
+
+
+def _merge(rounds: list[dict]) -> dict:
+    """A side's rounds as one: every timed run, their median, the loads, the largest peak;
+    the images of the first round (the others are checked to be the same)."""
+    images = rounds[0]["images"]
+    if any(r["images"] != images for r in rounds):
+        raise RuntimeError("a side made other images in another round: not deterministic")
+    timed = {w: [t for r in rounds for t in r["timed_s"][w]] for w in rounds[0]["timed_s"]}
+    return {**rounds[0], "timed_s": timed,
+            "median_s": {w: round(statistics.median(t), 3) for w, t in timed.items()},
+            "load_s": [r["load_s"] for r in rounds],
+            "peak_rss_gb": max(r["peak_rss_gb"] for r in rounds)}
 
 
 # --- a Space-sized start ----------------------------------------------------------------
@@ -248,12 +267,13 @@ def markdown(summary: dict) -> str:
              f"{' (quick: tiny stand-in, figures meaningless)' if summary['quick'] else ''}",
              "", f"{summary['date']}, commit {summary['commit']}, {summary['cpu']['name']} "
              f"({summary['cpu_count']} CPUs, {summary['cpu']['default_precision']}); "
-             f"repos {', '.join(summary['repos'])}; median of {summary['repeats']} after a "
-             "warm-up.", "",
+             f"repos {', '.join(summary['repos'])}; medians of {summary['repeats']} runs after "
+             f"a warm-up in each of {summary['rounds']} rounds, the sides alternating.", "",
              "| | load s | W1 s | W2 s | peak RSS GB | UNet (read from its graph) |",
              "|---|---|---|---|---|---|"]
     for name, side in (("our export", ours), ("hub layout (view)", hub)):
-        lines.append(f"| {name} | {side['load_s']} | {side['median_s']['W1']} | "
+        lines.append(f"| {name} | {' / '.join(map(str, side['load_s']))} | "
+                     f"{side['median_s']['W1']} | "
                      f"{side['median_s']['W2']} | {side['peak_rss_gb']} | {side['label']} |")
     lines += report.targets_table(summary["targets"])
     lines += ["", f"## Space-sized start ({start['cpus']} CPUs, {start['memory_gb']:g} GB "
