@@ -66,3 +66,4 @@ def test_seeds_count_up_and_wrap_past_the_largest():
     source = Image.new("RGB", (64, 64))
     assert seeds(validate(Image2Image("a fox", model_id="tiny", seed=5, image=source,
                                       images=2))) == [5, 6]
+

@@ -159,3 +159,16 @@ def test_without_the_fast_decoder_there_are_no_previews(models_dir, tmp_path):
     loaded = Registry(tmp_path).get("tiny-vega", "fp16")
     items = list(stream.stream(loaded, request(steps=2)))
     assert len(items) == 1 and isinstance(items[0], Result)
+
+
+def test_a_consumer_that_stops_reading_never_holds_the_model(vega):
+    """A stalled client takes the first preview and reads nothing more: the run goes on
+    without it (a preview nobody took is replaced by the newer one), so the model's lock is
+    free for everyone else once the run is done, and the result still waits for the client."""
+    run = stream.stream(vega, request(steps=8))
+    assert next(run).step == 1
+    assert vega.lock.acquire(timeout=30)  # today's run is over; nobody waits on this client
+    vega.lock.release()
+    rest = list(run)
+    assert isinstance(rest[-1], Result) and rest[-1].image.size == (512, 512)
+    assert [isinstance(item, stream.Preview) for item in rest[:-1]] in ([], [True])
