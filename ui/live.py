@@ -5,7 +5,8 @@ A frame is an ordinary Image2Image request run by the engine (generate.run): the
 Autoencoder both ways (the full VAE would cost more than the one UNet step), taking turns
 with every other user's generations.
 Prompt, strength, steps, size and seed stay as set while frames flow. Per session only the
-newest frame waits (NewestOnly); the browser itself sends no frame while one is pending."""
+newest frame waits (NewestOnly: on the event loop, holding no thread, a few sessions' frames
+running at a time); the browser itself sends no frame while one is pending."""
 
 import html
 import time
@@ -96,8 +97,9 @@ class Live:
         self.newest = NewestOnly()
         self.rate = FrameRate()
 
-    def frame(self, session: str, image: Image.Image | None, prompt: str, strength, steps, size,
-              seed, variant: str, model_id: str) -> tuple[Image.Image | None, str | None]:
+    async def frame(self, session: str, image: Image.Image | None, prompt: str, strength,
+                    steps, size, seed, variant: str,
+                    model_id: str) -> tuple[Image.Image | None, str | None]:
         """(the result, Markdown with the rate and latency), (None, why) when refused, or
         (None, None) when there is nothing to show: no frame, or a newer one superseded it."""
         arrived = time.perf_counter()
@@ -112,7 +114,7 @@ class Live:
                 height=size, seed=seed, variant=variant, model_id=model_id, fast_decoder=True,
                 reuse_prompt=True),
                 self.registry.catalogue)
-            result = self.newest.run(session, lambda: self._run(request))
+            result = await self.newest.run(session, lambda: self._run(request))
         except UserError as e:
             return None, f"⚠ {html.escape(str(e))}"
         if result is None:
@@ -181,7 +183,7 @@ def refresh(registry: Registry, model_id: str, variant: str) -> tuple[dict, str]
 
 
 def _wire(live: Live, controls: dict) -> None:
-    def live_frame(frame, prompt, strength, steps, size, seed, variant, model_id,
+    async def live_frame(frame, prompt, strength, steps, size, seed, variant, model_id,
                    http: gr.Request = None):
         """Transform one frame (a webcam's, or any image) as the prompt says, through the Tiny
         Autoencoder; a newer frame of the same session supersedes one still waiting. Returns
@@ -192,10 +194,10 @@ def _wire(live: Live, controls: dict) -> None:
             image = frame_image(frame)
         except UserError as e:
             return shown(None, f"⚠ {html.escape(str(e))}")
-        return shown(*live.frame(http.session_hash, image, prompt, strength, steps, size, seed,
-                                 variant, model_id))
+        return shown(*await live.frame(http.session_hash, image, prompt, strength, steps, size,
+                                       seed, variant, model_id))
 
-    def sketch_frame(sketch, prompt, strength, steps, size, seed, variant, model_id,
+    async def sketch_frame(sketch, prompt, strength, steps, size, seed, variant, model_id,
                      http: gr.Request = None):
         try:
             image = sketch_composite(sketch)
@@ -203,8 +205,8 @@ def _wire(live: Live, controls: dict) -> None:
             return shown(None, f"⚠ {html.escape(str(e))}")
         if image is None:  # a blank canvas (or one just cleared): nothing to transform
             return shown(None, DRAW_HINT)
-        return shown(*live.frame(http.session_hash, image, prompt, strength, steps, size, seed,
-                                 variant, model_id))
+        return shown(*await live.frame(http.session_hash, image, prompt, strength, steps, size,
+                                       seed, variant, model_id))
 
     document(live_frame)
     settings = inputs_of(live_frame, controls)[1:]

@@ -53,6 +53,7 @@ def test_realtime_off_or_empty_generates_nothing(app_url, monkeypatch):
     client = Client(app_url, verbose=False)
     realtime(client, "a red fox", enabled=False).result(timeout=60)
     realtime(client, "   ").result(timeout=60)
+    realtime(client, None).result(timeout=60)  # an API client's null: no text, as empty
     assert runs == []
 
 
