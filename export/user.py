@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pipelines import catalogue
 from pipelines.errors import InvalidRequest
-from pipelines.registry import Registry
+from pipelines.registry import Registry, summary
 
 PICKLE = (".ckpt", ".bin", ".pt", ".pth", ".pkl")
 
@@ -56,15 +56,36 @@ def add(name: str, source: str, models_dir: Path | None = None, *, base: str = "
     folder = registry.models_dir / name
     try:
         _export(registry, spec, kind, config, loras)
-        if variant != "fp16":
-            from export import export_model
-
-            export_model(name, variant, registry.models_dir, spec=spec)
-        _write_entries(registry.catalogue, {**registry.catalogue.entries(), name: entry})
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)  # the entry is not written: nothing to serve
         raise
+    failed = _optional_variant(registry, spec, variant)
+    _write_entries(registry.catalogue, {**registry.catalogue.entries(), name: entry})
+    if failed is not None:
+        raise VariantFailed(
+            f"{name} is added and served in FP16 ({folder / 'fp16'}); its {variant} step "
+            f"failed: {summary(failed)}. Try it again with "
+            f"`{catalogue.export_command(name, variant)}`.") from failed
     return folder
+
+
+class VariantFailed(InvalidRequest):
+    """The FP16 export is kept and served; the optional variant after it failed."""
+
+
+def _optional_variant(registry: Registry, spec: catalogue.ModelSpec,
+                      variant: str) -> Exception | None:
+    """Export the variant asked for beside the finished FP16 export; what went wrong, if
+    anything (the FP16 export is the user's work of many minutes: never lost to it)."""
+    if variant == "fp16":
+        return None
+    from export import export_model
+
+    try:
+        export_model(spec.id, variant, registry.models_dir, spec=spec)
+    except Exception as e:  # noqa: BLE001 -- reported; a KeyboardInterrupt still ends it all
+        return e
+    return None
 
 
 def remove(name: str, models_dir: Path | None = None) -> Path:
@@ -133,13 +154,23 @@ def _source_kind(source: str) -> str:
             raise InvalidRequest(f"{source} is a folder without model_index.json: not a diffusers "
                                  f"pipeline folder.")
         return "folder"
-    if path.is_file() or path.suffix:
+    if _is_file(path):
         _safetensors_file(path, "checkpoint")
         return "single-file"
-    if source.count("/") == 1 and not source.startswith((".", "/")):
+    if _is_hub_id(source):
         return "hub"
     raise InvalidRequest(f"{source} is neither a folder, a .safetensors file nor a Hub repo id "
                          f"(owner/name).")
+
+
+def _is_file(path: Path) -> bool:
+    """A file that exists, or a name that can only be one (a checkpoint's suffix): a Hub id
+    such as stabilityai/stable-diffusion-xl-base-1.0 has a dot too, and is no file."""
+    return path.is_file() or path.suffix.lower() in (".safetensors", *PICKLE)
+
+
+def _is_hub_id(source: str) -> bool:
+    return source.count("/") == 1 and not source.startswith((".", "/", "~"))
 
 
 def _safetensors_file(path: Path, what: str) -> None:
@@ -163,7 +194,7 @@ def _hub_inputs(source: str, kind: str, loras: tuple[Lora, ...], config: str) ->
         if path.is_dir():
             if not any(path.glob("*.safetensors")):
                 raise InvalidRequest(f"{path}: no .safetensors LoRA file in this folder.")
-        elif path.suffix or path.exists() or lora.source.count("/") != 1:
+        elif _is_file(path) or not _is_hub_id(lora.source):
             _safetensors_file(path, "LoRA")
         else:
             repos.append(lora.source)

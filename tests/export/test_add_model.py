@@ -182,3 +182,39 @@ def test_a_missing_export_of_yours_names_the_add_line_that_makes_it(tmp_path):
     assert line in str(refused.value) and "`python -m export mine`" not in str(refused.value)
     listing = run("pipelines", "list", "--models-dir", folder)
     assert line in listing.stdout
+
+
+@pytest.mark.parametrize("source, kind", [
+    ("stabilityai/stable-diffusion-xl-base-1.0", "hub"),  # a dot in its name: still a Hub id
+    ("segmind/Segmind-Vega", "hub"),
+])
+def test_a_hub_id_is_a_hub_id_whatever_its_name(source, kind, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no such file or folder here
+    assert user._source_kind(source) == kind
+
+
+def test_a_missing_checkpoint_is_named_as_a_file(tmp_path):
+    with pytest.raises(user.InvalidRequest, match="no such file"):
+        user._source_kind(str(tmp_path / "owner" / "model.safetensors"))
+
+
+def test_a_failed_int8_step_keeps_the_fp16_export_served(models_dir, tmp_path, inputs,
+                                                         monkeypatch):
+    """The INT8 step after a finished FP16 export fails (out of memory, say): the FP16 export
+    stays, its entry is written, the model serves, and the message says what failed and how
+    to try the step again."""
+    import export
+
+    def fails(*args, **kwargs):
+        raise MemoryError("calibration ran out of memory")
+
+    monkeypatch.setattr(export, "export_model", fails)
+    folder = tmp_path / "models"
+    with pytest.raises(user.VariantFailed) as failed:
+        user.add("kept", str(inputs["source"]), folder, variant="int8")
+    message = str(failed.value)
+    assert "served in FP16" in message and "calibration ran out of memory" in message
+    assert "python -m export kept --variant int8" in message
+    registry = Registry(folder, cache=False)
+    assert "kept" in registry.catalogue and registry.is_exported("kept", "fp16")
+    assert image(registry, "kept").shape == (256, 256, 3)
