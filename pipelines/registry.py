@@ -146,6 +146,7 @@ class Registry:
         self.catalogue = catalogue.load(self.models_dir)
         self._loaded: OrderedDict[tuple[str, str], Loaded] = OrderedDict()  # oldest use first
         self._loading = threading.Lock()  # one load or eviction at a time: they are memory-heavy
+        self._fetching: dict[tuple[str, str], threading.Lock] = {}  # per model: _fetch_lock
         self._run_lock = threading.Lock()  # one generation at a time, whatever the model
 
     @classmethod
@@ -303,12 +304,23 @@ class Registry:
             raise KeyError(f"{spec.name} has no variant {variant!r}")
         key = (model_id, variant)
         with self._loading:
-            if key not in self._loaded:
-                folder = self.fetch(model_id, variant, download_progress)
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+        # A download (GBs) holds only its own model's lock: other models load and serve.
+        with self._fetch_lock(key):
+            folder = self.fetch(model_id, variant, download_progress)
+        with self._loading:
+            if key not in self._loaded:  # another request may have loaded it meanwhile
                 self._make_room(spec, variant, ram_estimate(folder))
                 self._loaded[key] = self._load(spec, variant, folder)
             self._loaded.move_to_end(key)
             return self._loaded[key]
+
+    def _fetch_lock(self, key: tuple[str, str]) -> threading.Lock:
+        """One fetch per model variant at a time, so two first requests download it once."""
+        with self._loading:
+            return self._fetching.setdefault(key, threading.Lock())
 
     def unload(self, model_id: str, variant: str, loaded: Loaded | None = None) -> None:
         """Free a model (after its running generation), if it is loaded (and is `loaded`, when

@@ -122,3 +122,38 @@ def test_the_download_reports_progress_to_the_user(hub, empty, monkeypatch):
     files = sum(1 for f in (hub.root / REPO).rglob("*") if f.is_file())
     assert reports[-1] == ((files, files), "Downloading the model")
     assert len(reports) == files
+
+
+def test_a_download_blocks_only_its_own_model(hub, empty, models_dir, monkeypatch):
+    """While SDXL-Turbo's stand-in downloads (held here), another model loads and the
+    registry answers; two first requests for the downloading model fetch it once."""
+    import threading
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    (empty.models_dir / "tiny-vega").symlink_to(models_dir / "tiny-vega")
+    started, release = threading.Event(), threading.Event()
+    real = hub.snapshot_download
+
+    def slow(repo_id, **kwargs):
+        if not kwargs.get("local_files_only"):
+            started.set()
+            release.wait(timeout=60)
+        return real(repo_id, **kwargs)
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", slow)
+    got = []
+    downloads = [threading.Thread(target=lambda: got.append(empty.get("tiny", "fp16")))
+                 for _ in range(2)]
+    for thread in downloads:
+        thread.start()
+    assert started.wait(timeout=60)
+    try:
+        assert empty.get("tiny-vega", "fp16").spec.id == "tiny-vega"  # not behind the download
+        assert empty.loaded() == [("tiny-vega", "fp16")]
+    finally:
+        release.set()
+        for thread in downloads:
+            thread.join(timeout=120)
+    assert len(got) == 2 and got[0] is got[1]
+    assert [c for c in hub.calls if c[0] == "snapshot_download" and not c[2]] == [
+        ("snapshot_download", REPO, False)]  # fetched once
