@@ -254,10 +254,12 @@ class CompiledParts:
             saver.join()
 
     def _save(self, run_lock: threading.Lock) -> None:
-        # Each part once no generation has run for SAVE_WHEN_IDLE seconds, holding the run
-        # lock: a generation beside an export slows both (the full-size INT8 UNet's next image
-        # took 8.5 s instead of 2.65 s, and a saver at nice 19 did no better), so a request
-        # that comes meanwhile waits for the part being saved, then runs at full speed.
+        # Each part once no generation has run for SAVE_WHEN_IDLE seconds. The run lock is
+        # held only while the part is picked and the saving child forked (no compile or run
+        # of it at that moment); the child then writes beside any generation. A generation
+        # beside an export slows both (the full-size INT8 UNet's next image took 8.5 s
+        # instead of 2.65 s), so a generation that starts meanwhile stops the save, and the
+        # part is saved at the next idle time.
         while True:
             self._unloaded.wait(max(0.0, self._last_run + SAVE_WHEN_IDLE - time.monotonic()))
             with run_lock:
@@ -266,15 +268,38 @@ class CompiledParts:
                     return
                 if time.monotonic() - self._last_run < SAVE_WHEN_IDLE:
                     continue  # a generation ran while this waited for the lock
-                key = next(iter(self._unsaved))
-                part_folder = self._unsaved.pop(key)
+                key, part_folder = next(iter(self._unsaved.items()))
                 part = self.compiled.get(key)  # None: freed since (a failed recompile)
-                try:  # under the run lock: no compile of this model's parts at the same time
-                    if part is not None:
-                        compiled_store.save(part, part_folder)
-                except (OSError, RuntimeError) as e:  # a full disk: compiled again next start
-                    log.warning("Could not save the compiled %s in %s: %s", key,
-                                part_folder.parent, e)
+                saving = self._start_saving(key, part, part_folder)
+            if saving is not None:
+                self._finish_saving(key, saving, part_folder, run_lock)
+
+    def _start_saving(self, key: str, part, part_folder: Path):
+        """Under the run lock: fork the child that saves the part (None where it is gone or
+        the fork failed)."""
+        if part is None:
+            self._unsaved.pop(key, None)
+            return None
+        try:
+            return compiled_store.Saving(part, part_folder)
+        except (OSError, RuntimeError) as e:
+            self._unsaved.pop(key, None)
+            log.warning("Could not save the compiled %s in %s: %s", key, part_folder.parent, e)
+            return None
+
+    def _finish_saving(self, key: str, saving, part_folder: Path,
+                       run_lock: threading.Lock) -> None:
+        """Without the run lock: wait for the child, giving the save up when a generation
+        starts (run_lock taken); the part stays unsaved then, for the next idle time."""
+        try:
+            saving.wait(stop=run_lock.locked)
+        except compiled_store.Interrupted:
+            self._last_run = time.monotonic()  # a generation is running: wait for it to end
+            return
+        except (OSError, RuntimeError) as e:  # a full disk: compiled again next start
+            log.warning("Could not save the compiled %s in %s: %s", key, part_folder.parent, e)
+        if self._unsaved.get(key) == part_folder:  # not recompiled at another shape meanwhile
+            del self._unsaved[key]
 
     def _compile_parts(self, parts: list["Part"]) -> None:
         """Each part as self.compiled[part.key], timed: imported from the store where it is

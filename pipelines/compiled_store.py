@@ -41,61 +41,86 @@ def folder(store: Path, paths: list[Path], device: str, config: dict, shape=None
     return Path(store) / f"{Path(paths[0]).name}-{asked}-{made_of}"
 
 
+class Interrupted(RuntimeError):
+    """The save was given up (a generation came): nothing is written; save again later."""
+
+
 def save(part, part_folder: Path) -> None:
     """Export a compiled openvino.genai part (UNet2DConditionModel, CLIPTextModel,
-    AutoencoderKL...) into its folder: into a partial folder first, renamed when complete, so
-    a start never imports half a blob. Then remove what it replaces (remove_stale)."""
-    partial = part_folder.with_name(f"{part_folder.name}{PARTIAL}{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
-        _export(part, partial)
-    except BaseException:  # a full disk: leave no partial blob of gigabytes behind
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    try:
-        partial.rename(part_folder)
-    except OSError:  # another process saved the same part first
-        shutil.rmtree(partial, ignore_errors=True)
-    remove_stale(part_folder)
+    AutoencoderKL...) into its folder whole or not at all (Saving)."""
+    Saving(part, part_folder).wait()
 
 
-def _export(part, to: Path) -> None:
-    """part.export_model(to), in a forked child where the system forks safely (Linux).
-    openvino.genai's export_model holds Python's GIL for the whole export (the full-size INT8
-    UNet: 5.5 s), so the app would answer no page or API call meanwhile; a child writes the
-    same blob from its copy-on-write view of the compiled part while this process runs on.
+class Saving:
+    """A part being saved: into a partial folder first, renamed when complete, so a start
+    never imports half a blob; then what it replaces is removed (remove_stale).
+
+    The export runs in a forked child where the system forks safely (Linux): openvino.genai's
+    export_model holds Python's GIL for the whole export, so the app would answer no page or
+    API call meanwhile; the child writes the blob from its copy-on-write view of the part.
+    Making a Saving forks at once, so the caller holds the run lock only for that (the child's
+    copy is of a part no run is using); wait() needs no lock, and generations go on beside it.
     A child still at work after EXPORT_TIMEOUT seconds is stopped, and the save fails."""
-    if sys.platform != "linux":
-        part.export_model(to)
-        return
-    read, write = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError:  # out of memory or processes: the save fails, the app runs on
-        os.close(read)
-        os.close(write)
-        raise
-    if pid == 0:  # the child: export, write why it failed if it did, exit without clean-up
-        os.close(read)
+
+    def __init__(self, part, part_folder: Path):
+        self.part_folder = part_folder
+        self.partial = part_folder.with_name(f"{part_folder.name}{PARTIAL}{os.getpid()}")
+        shutil.rmtree(self.partial, ignore_errors=True)
+        self.pid = self.read = None
+        if sys.platform != "linux":
+            self._guarded(part.export_model, self.partial)
+            return
+        read, write = os.pipe()
         try:
-            part.export_model(to)
-            os._exit(0)
-        except BaseException as e:  # noqa: BLE001 -- told to the parent, which raises it
-            os.write(write, f"{type(e).__name__}: {e}".encode()[:4096])
-            os._exit(1)
-    os.close(write)
-    deadline = time.monotonic() + EXPORT_TIMEOUT
-    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if done[0] == 0:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    with os.fdopen(read, "rb") as pipe:
-        why = pipe.read().decode(errors="replace")
-    if done[0] == 0:
-        raise RuntimeError(f"the export took more than {EXPORT_TIMEOUT} s and was stopped")
-    if (code := os.waitstatus_to_exitcode(done[1])) != 0:  # -N: ended by signal N
-        raise RuntimeError(why or f"the export process ended with code {code}")
+            pid = os.fork()
+        except OSError:  # out of memory or processes: the save fails, the app runs on
+            os.close(read)
+            os.close(write)
+            raise
+        if pid == 0:  # the child: export, write why it failed if it did, exit without clean-up
+            os.close(read)
+            try:
+                part.export_model(self.partial)
+                os._exit(0)
+            except BaseException as e:  # noqa: BLE001 -- told to the parent, which raises it
+                os.write(write, f"{type(e).__name__}: {e}".encode()[:4096])
+                os._exit(1)
+        os.close(write)
+        self.pid, self.read = pid, read
+
+    def wait(self, stop=lambda: False) -> None:
+        """Until the part is saved; `stop()` turning true gives the save up (Interrupted)."""
+        if self.pid is not None:
+            self._guarded(self._wait_child, stop)
+        try:
+            self.partial.rename(self.part_folder)
+        except OSError:  # another process saved the same part first
+            shutil.rmtree(self.partial, ignore_errors=True)
+        remove_stale(self.part_folder)
+
+    def _wait_child(self, stop) -> None:
+        deadline = time.monotonic() + EXPORT_TIMEOUT
+        while ((done := os.waitpid(self.pid, os.WNOHANG))[0] == 0
+               and time.monotonic() < deadline and not stop()):
+            time.sleep(0.05)
+        if done[0] == 0:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        with os.fdopen(self.read, "rb") as pipe:
+            why = pipe.read().decode(errors="replace")
+        if done[0] == 0 and time.monotonic() < deadline:
+            raise Interrupted("given up for a generation")
+        if done[0] == 0:
+            raise RuntimeError(f"the export took more than {EXPORT_TIMEOUT} s and was stopped")
+        if (code := os.waitstatus_to_exitcode(done[1])) != 0:  # -N: ended by signal N
+            raise RuntimeError(why or f"the export process ended with code {code}")
+
+    def _guarded(self, work, *args) -> None:
+        try:
+            work(*args)
+        except BaseException:  # a full disk: leave no partial blob of gigabytes behind
+            shutil.rmtree(self.partial, ignore_errors=True)
+            raise
 
 
 def remove_stale(part_folder: Path) -> None:

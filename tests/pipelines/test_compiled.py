@@ -311,3 +311,32 @@ def test_an_export_that_does_not_end_is_stopped(tmp_path, monkeypatch):
         compiled_store.save(ExportHere(seconds=60), tmp_path / "store" / "unet-a-b")
     assert time.monotonic() - start < 10
     assert not list((tmp_path / "store").iterdir())  # no partial folder left
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="exported in this process elsewhere")
+def test_generations_go_on_while_a_part_is_saved(fresh_models):
+    """A save that takes long (a hung child, a slow disk) never holds the run lock: a
+    generation that comes meanwhile runs at once, the save is given up (nothing half-written
+    left), and the part is saved at the next idle time."""
+    loaded = Registry(fresh_models).get("tiny", "fp16")
+    picture(loaded)
+    loaded.parts.wait_saved()  # the real parts are saved: only the slow one is left
+    store = fresh_models / ".ov-cache"
+    folder = store / "slow-a-b"
+    loaded.parts.compiled["slow"] = ExportHere(seconds=60)
+    loaded.parts._unsaved["slow"] = folder
+    loaded.parts.save_later(loaded.lock)
+    deadline = time.monotonic() + 30
+    while not list(store.glob("slow-a-b.partial-*")):  # the saving child is at work
+        assert time.monotonic() < deadline, "the save did not start"
+        time.sleep(0.05)
+    start = time.monotonic()
+    picture(loaded, seed=8)
+    assert time.monotonic() - start < 20  # not after the 60 s export
+    deadline = time.monotonic() + 30
+    while list(store.glob("slow-a-b*")):  # given up: the child stopped, its folder removed
+        assert time.monotonic() < deadline, "the save was not given up"
+        time.sleep(0.05)
+    loaded.parts.compiled["slow"] = ExportHere()  # quick now: saved at the next idle time
+    loaded.parts.wait_saved()
+    assert folder.is_dir() and "slow" not in loaded.parts._unsaved
