@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines import catalogue
-from pipelines.errors import InvalidRequest
-from pipelines.registry import Registry, summary
+from pipelines.errors import InvalidRequest, summary
+from pipelines.registry import Registry
 
 PICKLE = (".ckpt", ".bin", ".pt", ".pth", ".pkl")
 

@@ -23,7 +23,7 @@ import openvino as ov
 import openvino_genai as genai
 
 from pipelines import compiled_store, frozen_prompt
-from pipelines.errors import InvalidSetting
+from pipelines.errors import InvalidSetting, RecompileFailed, summary
 from pipelines.layout import VAE_HALVES
 from pipelines.settings import PRECISIONS
 
@@ -219,9 +219,17 @@ class CompiledParts:
     def fit(self, shape: Shape) -> bool:
         """With static shapes: reshape and recompile for this request's shape if it differs from
         the current one. Call only under the model's lock. Returns whether it recompiled."""
-        if not self.static or shape == self.shape:
+        if not self.static or shape == self.shape and "unet" in self.compiled:
             return False
-        self._compile_static(shape)
+        try:
+            self._compile_static(shape)
+        except Exception as e:
+            # The old UNet is gone already (two would not fit) and no new one is compiled: the
+            # next request, at any size, compiles its own.
+            self.compiled.pop("unet", None)
+            raise RecompileFailed(
+                f"Could not compile the model for {shape.width}×{shape.height} ({summary(e)});"
+                f" try a smaller size.") from e
         self.recompiles += 1
         return True
 

@@ -20,3 +20,15 @@ class ModelNotAvailable(UserError, RuntimeError):
 
 class HubUnreachable(UserError, RuntimeError):
     """Something must come from the Hugging Face Hub, and the Hub cannot be reached."""
+
+
+class RecompileFailed(UserError, RuntimeError):
+    """A static-shape recompile for a request's size failed (out of memory, say)."""
+
+
+def summary(error: BaseException) -> str:
+    """An exception in one line for a user's message: "type: first line", or the type alone
+    when it has no message."""
+    lines = str(error).strip().splitlines()
+    name = type(error).__name__
+    return f"{name}: {lines[0][:300]}" if lines else name

@@ -19,7 +19,7 @@ import psutil
 from pipelines import catalogue, hub_view, ir_precision, settings
 from pipelines.catalogue import ModelSpec
 from pipelines.compiled import CompiledParts, Shape, precision_for, precision_hint, scheduler
-from pipelines.errors import InvalidSetting, ModelNotAvailable
+from pipelines.errors import InvalidSetting, ModelNotAvailable, summary
 from pipelines.layout import VAE_HALVES
 
 log = logging.getLogger(__name__)
@@ -33,14 +33,6 @@ RAM_PER_WEIGHT_BYTE = 2.3
 def default_ram_budget() -> int:
     """Bytes loaded models may take unless the settings say: 3/4 of this machine's RAM."""
     return int(psutil.virtual_memory().total * 0.75)
-
-
-def summary(error: BaseException) -> str:
-    """An exception in one line for a user's message: "type: first line", or the type alone
-    when it has no message."""
-    lines = str(error).strip().splitlines()
-    name = type(error).__name__
-    return f"{name}: {lines[0][:300]}" if lines else name
 
 
 def ram_estimate(folder: Path) -> int:

@@ -340,3 +340,26 @@ def test_generations_go_on_while_a_part_is_saved(fresh_models):
     loaded.parts.compiled["slow"] = ExportHere()  # quick now: saved at the next idle time
     loaded.parts.wait_saved()
     assert folder.is_dir() and "slow" not in loaded.parts._unsaved
+
+
+def test_a_failed_static_recompile_says_why_and_the_next_request_works(fresh_models,
+                                                                       monkeypatch):
+    """The recompile for a new size fails (out of memory at 1024², say): the request gets a
+    message, and later requests, at the old size or the failed one, compile and run."""
+    from pipelines.errors import RecompileFailed
+
+    static = Registry(fresh_models, static_shapes=True).get("tiny", "fp16")
+    picture(static, 512, 512)
+    real = static.parts._compile_parts
+    failing = [True]
+
+    def compile_or_fail(parts):
+        if failing.pop() if failing else False:
+            raise RuntimeError("std::bad_alloc")
+        return real(parts)
+
+    monkeypatch.setattr(static.parts, "_compile_parts", compile_or_fail)
+    with pytest.raises(RecompileFailed, match=r"384×256 \(RuntimeError: std::bad_alloc\)"):
+        picture(static, 384, 256)
+    assert picture(static, 512, 512).shape == (512, 512, 3)
+    assert picture(static, 384, 256).shape == (256, 384, 3)
