@@ -54,12 +54,12 @@ class NewestOnly:
             changed.notify_all()  # an older request still waiting is stale now
             try:
                 await changed.wait_for(
-                    lambda: self._newest[session] != ticket
+                    lambda: self._newest.get(session) != ticket
                     or (session not in self._running and self._free > 0))
             except BaseException:  # cancelled (the client went away): never count it again
                 self._forget(changed, session, ticket)
                 raise
-            if self._newest[session] != ticket:
+            if self._newest.get(session) != ticket:
                 return None
             self._running.add(session)
             self._free -= 1
