@@ -37,11 +37,13 @@ from pathlib import Path
 
 from benchmarks import app_process, folders, machine, report
 from benchmarks.memlimit import MemoryLimit, Unavailable
+from export import manifest
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODEL = "sdxl-turbo"  # the catalogue entry whose public repos are laid out (quick: its stand-in)
 PROMPT = "a cinematic photo of a red fox in a snowy forest at sunrise, detailed fur"
 SEED = 42
+SERVING_PACKAGES = ("openvino", "openvino-genai", "optimum-intel", "nncf", "gradio")
 SAME_SPEED = 1.05  # hub ÷ ours at most, per workload: the view adds no work per image
 START_SECONDS = 1200
 
@@ -57,15 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"benchmark": "public_layouts", "machine": name, "quick": args.quick,
                "date": time.strftime("%Y-%m-%d"), "commit": _commit(), "cpu": machine.cpu(),
                "cpu_count": os.cpu_count(), "repeats": args.repeats,
-               "repos": list(_repos()), "versions": _versions()}
+               "repos": list(_repos()), "versions": manifest.versions(SERVING_PACKAGES)}
     summary["sides"] = _compare(built, cache, work, args.repeats)
     summary["same_bytes"] = summary["sides"]["ours"]["images"] == summary["sides"]["hub"]["images"]
-    summary["ratios"] = {w: round(summary["sides"]["hub"]["median_s"][w]
-                                  / summary["sides"]["ours"]["median_s"][w], 3)
-                         for w in summary["sides"]["ours"]["median_s"]}
-    summary["min_ratios"] = {w: round(summary["sides"]["hub"]["min_s"][w]
-                                      / summary["sides"]["ours"]["min_s"][w], 3)
-                             for w in summary["sides"]["ours"]["min_s"]}
+    summary["ratios"] = _ratios(summary["sides"], "median_s")
+    summary["min_ratios"] = _ratios(summary["sides"], "min_s")
     summary["space_start"] = _space_start(cache, work, args)
     summary["targets"] = _targets(summary)
     base = args.results / f"public_layouts-{name}"
@@ -73,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(summary))
     print(f"wrote {base}.json and .md")
     return 0
+
+
+def _ratios(sides: dict, figure: str) -> dict[str, float]:
+    """Hub ÷ ours of one figure ("median_s", "min_s"), per workload."""
+    return {w: round(sides["hub"][figure][w] / sides["ours"][figure][w], 3)
+            for w in sides["ours"][figure]}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -335,18 +339,6 @@ def _commit() -> str:
     done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                           text=True, cwd=Path(__file__).resolve().parents[1])
     return done.stdout.strip() or "unknown"
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for package in ("openvino", "openvino-genai", "optimum-intel", "nncf", "gradio"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            pass
-    return found
 
 
 if __name__ == "__main__":

@@ -11,9 +11,10 @@ from pipelines.registry import folder_sizes
 PACKAGES = ("openvino", "optimum-intel", "diffusers", "transformers", "nncf", "torch")
 
 
-def _versions() -> dict[str, str]:
+def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """The installed version of each package that is installed."""
     found = {}
-    for package in PACKAGES:
+    for package in packages:
         try:
             found[package] = version(package)
         except PackageNotFoundError:
@@ -31,7 +32,7 @@ def write(folder: Path, *, model_id: str, variant: str, source: str, method: str
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "export_seconds": round(seconds, 1),
         "sizes_bytes": folder_sizes(folder),
-        "versions": _versions(),
+        "versions": versions(),
         "python": platform.python_version(),
         **details,
     }
