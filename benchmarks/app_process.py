@@ -47,7 +47,8 @@ def wait_until_up(process: subprocess.Popen, url: str, log: Path, seconds: float
         except httpx.HTTPError:
             pass
         time.sleep(1)
-    raise RuntimeError(f"the app did not answer at {url} in {seconds:.0f} s")
+    raise RuntimeError(f"the app did not answer at {url} in {seconds:.0f} s:\n"
+                       + log.read_text()[-3000:])
 
 
 def stop(process: subprocess.Popen, seconds: float = 60) -> None:

@@ -54,17 +54,20 @@ def main(argv: list[str] | None = None) -> int:
         return _child(json.loads(args.child))
     name = f"{machine.name()}-quick" if args.quick else machine.name()
     built = folders.prepare(args.quick, {"int8", "taesd"})
-    work = Path(tempfile.mkdtemp(prefix="turbo-public-layouts-"))
     cache = _hub_cache(built)
     summary = {"benchmark": "public_layouts", "machine": name, "quick": args.quick,
                "date": time.strftime("%Y-%m-%d"), "commit": _commit(), "cpu": machine.cpu(),
                "cpu_count": os.cpu_count(), "repeats": args.repeats,
                "repos": list(_repos()), "versions": manifest.versions(SERVING_PACKAGES)}
-    summary["sides"] = _compare(built, cache, work, args.repeats)
+    # The work folder holds both sides' compiled-model caches (about 10 GB at full size): it
+    # goes when the run ends, failed or not, so that repeated runs never fill the disk.
+    with tempfile.TemporaryDirectory(prefix="turbo-public-layouts-") as folder:
+        work = Path(folder)
+        summary["sides"] = _compare(built, cache, work, args.repeats)
+        summary["space_start"] = _space_start(cache, work, args)
     summary["same_bytes"] = summary["sides"]["ours"]["images"] == summary["sides"]["hub"]["images"]
     summary["ratios"] = _ratios(summary["sides"], "median_s")
     summary["min_ratios"] = _ratios(summary["sides"], "min_s")
-    summary["space_start"] = _space_start(cache, work, args)
     summary["targets"] = _targets(summary)
     base = args.results / f"public_layouts-{name}"
     report.write(base, summary, markdown(summary))
@@ -287,6 +290,9 @@ def _space_start(cache: Path, work: Path, args) -> dict:
             client.predict(PROMPT, SEED, False, 1, 512, 512, "int8", api_name="/text_to_image")
             result[key] = round(time.perf_counter() - (began if key == "first_image_s"
                                                        else asked), 2)
+    except Exception:  # the log goes with the work folder: show it first
+        print(log.read_text()[-3000:], file=sys.stderr)
+        raise
     finally:
         app_process.stop(process)
         if limit is not None:

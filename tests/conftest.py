@@ -22,6 +22,20 @@ def pytest_addoption(parser):
                           "temporary folder")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def temporary_files_stay_in_the_session(tmp_path_factory):
+    """Temporary files of this process (gradio's upload cache, and gradio_client's downloads,
+    which leave an empty folder in the temp directory per file) go under pytest's own folder,
+    which pytest prunes, instead of piling up in /tmp run after run."""
+    import tempfile
+
+    folder = tmp_path_factory.mktemp("tmp")
+    before = tempfile.tempdir
+    tempfile.tempdir = str(folder)
+    yield
+    tempfile.tempdir = before
+
+
 @pytest.fixture(scope="session")
 def models_dir(request, tmp_path_factory):
     """The session's models folder with every stand-in an offline first start builds: tiny
