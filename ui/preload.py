@@ -1,7 +1,8 @@
 """--preload: the model the Text-to-Image tab opens on is loaded as the app starts, and run
-once on its smallest image, in the background while the page is up. A Space that wakes, or an
-app restarted, then answers its first user without the load and without the first run's
-weight repacking (OpenVINO repacks a model's weights at its first run, whatever the size)."""
+once on its smallest image (with static shapes, on its default size), in the background while
+the page is up. A Space that wakes, or an app restarted, then answers its first user without
+the load and without the first run's weight repacking (OpenVINO repacks a model's weights at
+its first run, whatever the size)."""
 
 import logging
 import threading
@@ -29,7 +30,10 @@ def _preload(engine, choose: Callable[[], tuple[str, str]], build) -> None:
             build.finished.wait()  # the opening model is a stand-in still being built
             model_id, variant = choose()
         spec = engine.registry.catalogue.get(model_id)
-        side, steps = int(spec.size.min), int(spec.steps.min)
+        # Dynamic shapes: the smallest image is enough to warm every size. Static shapes: the
+        # model is compiled for its default size, what users ask for; another would recompile.
+        side = int(spec.size.default if engine.registry.static_shapes else spec.size.min)
+        steps = int(spec.steps.min)
         request = validate(Text2Image(prompt="a warm-up", model_id=model_id, variant=variant,
                                       width=side, height=side, steps=steps, seed=0),
                            engine.registry.catalogue)

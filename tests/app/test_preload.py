@@ -62,3 +62,15 @@ def test_the_app_preloads_with_the_flag_and_only_with_it(models_dir, tmp_path, m
     while len(compiled_store.saved(folder / ".ov-cache")) < 4 and time.monotonic() < deadline:
         time.sleep(0.5)
     assert len(compiled_store.saved(folder / ".ov-cache")) == 4
+
+
+def test_with_static_shapes_the_preload_warms_the_size_users_ask_for(models_dir, tmp_path):
+    from pipelines import catalogue
+    from pipelines.compiled import Shape
+
+    registry = Registry(fresh(models_dir, tmp_path), static_shapes=True)
+    preload.start(LocalEngine(registry), lambda: ("tiny", "fp16")).join(timeout=300)
+    side = int(catalogue.get("tiny").size.default)
+    parts = registry.get("tiny", "fp16").parts
+    assert parts.shape == Shape(1, side, side)
+    assert not parts.fit(Shape(1, side, side))  # a first request at the default: no recompile
