@@ -35,16 +35,21 @@ class Workload:
     # A batch: one request for this many images (seed + i each); runners report seconds per
     # image (every stage divided by it), to compare with W1.
     images: int = 1
+    # Live streams taking turns on one model, each with its own prompt: the runs alternate
+    # between this many prompts.
+    sessions: int = 1
 
     def runs_on(self, config: "Config") -> bool:
         return not self.live or (config.runtime == "turbo" and config.fast_decoder)
 
 
-def _live_frame(key: str, size: int) -> Workload:
+def _live_frame(key: str, size: int, sessions: int = 1) -> Workload:
     """A Live tab frame: image-to-image at strength 0.5 and 2 steps, so one UNet step."""
+    streams = (f", {sessions} streams taking turns, each its own prompt" if sessions > 1
+               else "")
     return Workload(key, f"live frame {size}² (image-to-image, 1 UNet step, TAESD both ways, "
-                         "the stream's prompt encodings kept)",
-                    steps=2, strength=0.5, size=size, live=True, unit="fps")
+                         f"the stream's prompt encodings kept{streams})",
+                    steps=2, strength=0.5, size=size, live=True, unit="fps", sessions=sessions)
 
 
 WORKLOADS = {w.key: w for w in (
@@ -52,6 +57,7 @@ WORKLOADS = {w.key: w for w in (
     Workload("W2", "image-to-image 512², 2 steps, strength 0.5", steps=2, strength=0.5),
     Workload("W3", "text-to-image 512², 4 steps", steps=4),
     _live_frame("W4a", 256), _live_frame("W4b", 384), _live_frame("W4c", 512),
+    _live_frame("W4s", 384, sessions=2),
     Workload("W5", "a batch of 4, text-to-image 512², 1 step (seconds per image; its prompt "
                    "encoded once)", steps=1, images=4),
 )}
@@ -313,13 +319,18 @@ def _turbo(config: Config, folders: Folders):
     registry = Registry(folders.models_dir, cache_dir=cache_dir(config, folders),
                         **dict(config.options))
     loaded = registry.get(folders.model_id, config.variant.partition("+")[0])
-    batches = itertools.count(1)
+    batches, turns = itertools.count(1), itertools.count()
 
     def run(workload: Workload) -> dict:
-        # A live frame repeats the stream's prompt (its encodings kept, as the Live tab keeps
-        # them). Every other run gets a prompt not seen before: a prompt asked for again runs
-        # on kept encodings too (a re-roll), which the peers' runs would not.
-        prompt = PROMPT if workload.live else f"{PROMPT}, take {next(batches)}"
+        # A live frame repeats its stream's prompt (its encodings kept, as the Live tab keeps
+        # them); streams taking turns alternate theirs. Every other run gets a prompt not seen
+        # before: a prompt asked for again runs on kept encodings too (a re-roll), which the
+        # peers' runs would not.
+        if workload.live:
+            stream = next(turns) % workload.sessions
+            prompt = PROMPT if stream == 0 else f"{PROMPT}, stream {stream + 1}"
+        else:
+            prompt = f"{PROMPT}, take {next(batches)}"
         common = dict(prompt=prompt, model_id=folders.model_id, seed=SEED, steps=workload.steps,
                       variant=loaded.variant, fast_decoder=config.fast_decoder,
                       images=workload.images, reuse_prompt=workload.live)

@@ -137,8 +137,7 @@ class CompiledParts:
         self._last_run = 0.0  # time.monotonic() at the end of the last generation
         self._unloaded = threading.Event()  # wakes the saver to end (forget_unsaved)
         self._pipelines: dict[tuple[str, bool], object] = {}
-        self._frozen: frozen_prompt.FrozenPrompt | None = None  # the last prompt kept
-        self._last_prompt: str | None = None  # the last request's (reuse)
+        self.kept = frozen_prompt.Kept()  # prompts' frozen encodings, the last few used
         self._tokenizers: tuple | None = None  # for the frozen encoders, on first use
         self._preview: ov.CompiledModel | None = None  # TAESD's decoder, for previews
         self.tokenizer = clip_tokenizer(folder)
@@ -169,41 +168,34 @@ class CompiledParts:
             pipelines, encoders = self._pipelines, (self.compiled["text_encoder"],
                                                      self.compiled["text_encoder_2"])
         else:
-            assert self.kept_prompt == prompt, "freeze first"
-            pipelines, encoders = self._frozen.pipelines, self._frozen.encoders
+            frozen = self.kept.get(prompt)  # freeze(prompt) first
+            pipelines, encoders = frozen.pipelines, frozen.encoders
         key = (task, fast_decoder)
         if key not in pipelines:  # no compile: every pipeline shares the compiled components
             pipelines[key] = PIPELINES[task].stable_diffusion_xl(
                 self.scheduler, *encoders, self.compiled["unet"], self._vae(fast_decoder))
         return pipelines[key]
 
-    @property
-    def kept_prompt(self) -> str | None:
-        return self._frozen.prompt if self._frozen is not None else None
-
     def reuse(self, prompt: str, asked: bool) -> bool:
         """Whether a request for `prompt` runs on kept encodings (freeze): where it asks to
-        (a batch's images, a Live stream's frames), or where its prompt is the last request's
-        or the kept one (a re-roll with another seed, a slider moved in real-time mode). So a
-        prompt asked for again is kept the second time, and the encoders do not run from the
-        third on; a prompt asked for once costs nothing more. Call once per request, under
+        (a batch's images, a Live stream's frames), or where its prompt came lately (a re-roll
+        with another seed, a slider moved in real-time mode, whichever sessions came between).
+        So a prompt asked for again is kept the second time, and the encoders do not run from
+        the third on; a prompt asked for once costs nothing more. Call once per request, under
         the model's lock, and only without classifier-free guidance."""
-        again = prompt in (self._last_prompt, self.kept_prompt)
-        self._last_prompt = prompt
-        return asked or again
+        return self.kept.wanted(prompt, asked)
 
     def freeze(self, prompt: str) -> float:
-        """Keep `prompt`'s text encodings for the pipelines asked for with it, in place of the
-        last prompt's (one at a time: a batch's images and a stream's frames come in a row).
-        Returns the seconds it took: 0 where this prompt is the one kept."""
-        if self.kept_prompt == prompt:
+        """Keep `prompt`'s text encodings for the pipelines asked for with it, beside the other
+        prompts kept (frozen_prompt.Kept). Returns the seconds it took: 0 where this prompt is
+        kept already."""
+        if prompt in self.kept:
             return 0.0
-        self._frozen = None  # its pipelines go with it
         start = time.perf_counter()
         if self._tokenizers is None:  # genai's, which it tokenizes with (unread when frozen)
             self._tokenizers = frozen_prompt.tokenizers(self.folder)
-        self._frozen = frozen_prompt.freeze_both(self.compiled, self.folder, self._tokenizers,
-                                                 prompt)
+        self.kept.put(frozen_prompt.freeze_both(self.compiled, self.folder, self._tokenizers,
+                                                prompt))
         return time.perf_counter() - start
 
     def preview(self, latent: ov.Tensor) -> np.ndarray:
@@ -374,7 +366,7 @@ class CompiledParts:
         default = "fast/vae" if self.autoencoder is not None else "vae"
         vaes = [key for key in ("vae", "fast/vae") if key in self.compiled or key == default]
         self._pipelines.clear()
-        self._frozen = None  # its pipelines hold the old UNet
+        self.kept.clear()  # their pipelines hold the old UNet
         for key in ("unet", *vaes):
             self.compiled.pop(key, None)
         gc.collect()

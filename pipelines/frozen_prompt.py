@@ -9,9 +9,13 @@ exactly the hidden states the real encoders give (the same image bytes), without
 Written by hand: neither genai nor OpenVINO keeps encodings between calls.
 
 Only without classifier-free guidance: the encoders then run on the prompt alone (genai
-ignores the negative prompt), so one encoding serves every request with this prompt."""
+ignores the negative prompt), so one encoding serves every request with this prompt.
+
+Several prompts are kept at once (Kept): sessions streaming different prompts to one model
+take turns, and each must find its own still there."""
 
 import tempfile
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,3 +78,47 @@ def freeze_both(compiled: dict, folder: Path, tokenizers: tuple, prompt: str) ->
     return FrozenPrompt(prompt, tuple(
         freeze(compiled[encoder], kind, folder / encoder / "config.json", tokenizer, ids, prompt)
         for (encoder, _, kind), (tokenizer, ids) in zip(ENCODERS, tokenizers)))
+
+
+class Kept:
+    """The frozen prompts of one model, the `size` last used, and the `size` prompts seen
+    last: a prompt is frozen when asked (a batch, a Live stream) or when it comes again (a
+    re-roll, a real-time session's next frame). Bounded both ways, as each frozen prompt holds
+    its encodings (some 16 MB at full size): more prompts than that taking turns evict the
+    oldest, and those not asked to be kept then run the encoders as if never seen. Not
+    thread-safe: the model's lock guards it."""
+
+    def __init__(self, size: int = 4):
+        self.size = size
+        self._frozen: OrderedDict[str, FrozenPrompt] = OrderedDict()
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def wanted(self, prompt: str, asked: bool) -> bool:
+        """Whether a request for `prompt` should run on frozen encodings: where it asks to or
+        where its prompt was seen lately. Call once per request."""
+        again = prompt in self._seen or prompt in self._frozen
+        _touch(self._seen, prompt, None, self.size)
+        return asked or again
+
+    def __contains__(self, prompt: str) -> bool:
+        return prompt in self._frozen
+
+    def get(self, prompt: str) -> FrozenPrompt:
+        self._frozen.move_to_end(prompt)
+        return self._frozen[prompt]
+
+    def put(self, frozen: FrozenPrompt) -> None:
+        _touch(self._frozen, frozen.prompt, frozen, self.size)
+
+    def clear(self) -> None:
+        """Forget the frozen prompts (their pipelines hold a UNet being replaced); the seen
+        ones stay, so a stream goes on freezing its prompt."""
+        self._frozen.clear()
+
+
+def _touch(entries: OrderedDict, key: str, value, size: int) -> None:
+    """Put key last (newest), dropping the oldest entries beyond size."""
+    entries[key] = value
+    entries.move_to_end(key)
+    while len(entries) > size:
+        entries.popitem(last=False)

@@ -5,7 +5,7 @@ really replace them, and they never serve another prompt or a guided request."""
 import numpy as np
 import openvino_genai as genai
 
-from pipelines import generate
+from pipelines import frozen_prompt, generate
 from pipelines.requests import validate
 from tests.pipelines.test_generate import i2i, t2i
 
@@ -41,11 +41,12 @@ def test_the_kept_encodings_replace_the_text_encoders(loaded):
     assert not np.array_equal(asked_for_a_house, draw(real, "a blue house"))
 
 
-def test_a_new_prompt_replaces_the_kept_one(loaded):
+def test_a_new_prompt_is_kept_beside_the_last_one(loaded):
     generate.run(loaded, validate(t2i(prompt="a lighthouse", reuse_prompt=True)))
     switched = generate.run(loaded, validate(t2i(prompt="a tiger", reuse_prompt=True)))
     alone = generate.run(loaded, validate(t2i(prompt="a tiger")))
     assert np.array_equal(pixels(switched), pixels(alone))
+    assert "a lighthouse" in loaded.parts.kept and "a tiger" in loaded.parts.kept
 
 
 def test_a_guided_request_runs_the_text_encoders_with_its_negative_prompt(registry):
@@ -67,15 +68,15 @@ def test_a_prompt_asked_again_runs_on_kept_encodings_from_the_third_time(loaded)
         return generate.run(loaded, validate(t2i(prompt=prompt, seed=seed)))
 
     first = run("a quiet pond", 3)  # the real encoders; nothing kept for a prompt seen once
-    assert loaded.parts.kept_prompt != "a quiet pond"
+    assert "a quiet pond" not in loaded.parts.kept
     run("a quiet pond", 1)  # asked again: kept now
-    assert loaded.parts.kept_prompt == "a quiet pond"
+    assert "a quiet pond" in loaded.parts.kept
     third = run("a quiet pond", 3)
     assert np.array_equal(pixels(third), pixels(first))  # the same bytes, the encoders unrun
     assert third.timings.get("text encoders", 0.0) < first.timings["text encoders"]
     # Another prompt in between runs its own encoders, and the kept one is still used after.
     other = run("a red barn", 3)
-    assert "text encoders" in other.timings and loaded.parts.kept_prompt == "a quiet pond"
+    assert "text encoders" in other.timings and "a red barn" not in loaded.parts.kept
     assert not np.array_equal(pixels(other), pixels(first))
     assert np.array_equal(pixels(run("a quiet pond", 3)), pixels(first))
 
@@ -86,3 +87,36 @@ def test_a_batch_encodes_its_prompt_once(loaded):
     # The first image ran the real encoders; the others only tokenized for the kept ones.
     first, *others = [result.timings.get("text encoders", 0.0) for result in batch]
     assert all(seconds < first for seconds in others)
+
+
+def test_two_sessions_taking_turns_each_keep_their_prompt(loaded, monkeypatch):
+    # Two real-time sessions on one model, their frames alternating: each prompt is frozen
+    # once, on its second frame, and never again, whatever the other session asks between.
+    freezes = []
+    freeze_both = frozen_prompt.freeze_both
+    monkeypatch.setattr(frozen_prompt, "freeze_both",
+                        lambda *a: freezes.append(a[-1]) or freeze_both(*a))
+    prompts = ("a yellow kite over the dunes", "a green tram in the rain")
+    frames = [generate.run(loaded, validate(t2i(prompt=prompt, seed=4)))
+              for _ in range(4) for prompt in prompts]
+    assert freezes == list(prompts)
+    alone = generate.run(loaded, validate(t2i(prompt=prompts[1], seed=4)))
+    assert np.array_equal(pixels(frames[-1]), pixels(alone))  # the kept one, the same bytes
+
+
+def test_more_prompts_than_are_kept_taking_turns_run_the_encoders(loaded, monkeypatch):
+    # A crowd of prompts in turn: the oldest are evicted, so none counts as seen again and
+    # none is frozen (which would cost more than encoding it); what is kept stays bounded.
+    freezes = []
+    freeze_both = frozen_prompt.freeze_both
+    monkeypatch.setattr(frozen_prompt, "freeze_both",
+                        lambda *a: freezes.append(a[-1]) or freeze_both(*a))
+    size = loaded.parts.kept.size
+    prompts = [f"a lantern number {n}" for n in range(size + 1)]
+    for _ in range(3):
+        for prompt in prompts:
+            generate.run(loaded, validate(t2i(prompt=prompt, seed=4)))
+    assert freezes == []
+    for prompt in prompts:  # asked to be kept (a Live stream's frames): the last `size` stay
+        generate.run(loaded, validate(t2i(prompt=prompt, seed=4, reuse_prompt=True)))
+    assert [p in loaded.parts.kept for p in prompts] == [False] + [True] * size
