@@ -180,7 +180,7 @@ def push_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m export push",
                                      description="Upload an exported folder to the Hugging Face "
                                                  "Hub with a model card (README.md).")
-    parser.add_argument("model", choices=sorted(catalogue.MODELS))
+    parser.add_argument("model", help="a model of the catalogue or one of yours (export add)")
     parser.add_argument("--variant", default="fp16")
     parser.add_argument("--repo", required=True, metavar="USER/NAME")
     parser.add_argument("--private", action="store_true")

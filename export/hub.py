@@ -13,13 +13,17 @@ from pipelines.registry import Registry
 def push(model_id: str, variant: str, repo: str, models_dir: Path | None = None, *,
          private: bool = False, api=None) -> str:
     """Upload <models dir>/<model>/<variant>/ to `repo` (created if missing) with a README.md
-    model card; returns the repo's URL. `api`: a huggingface_hub.HfApi (tests pass a stand-in)."""
-    spec = catalogue.get(model_id)
+    model card; returns the repo's URL. The model may be the user's own (`export add`): the
+    models folder's catalogue names it. `api`: a huggingface_hub.HfApi (tests pass a stand-in)."""
     registry = Registry(models_dir)
+    if model_id not in registry.catalogue:
+        raise InvalidRequest(f"No model {model_id!r} in {registry.models_dir}; known: "
+                             f"{', '.join(registry.catalogue.models)}.")
+    spec = registry.catalogue.get(model_id)
     folder = registry.folder(model_id, variant)
     if not registry.is_exported(model_id, variant):
-        raise InvalidRequest(f"{spec.name} ({variant}) is not exported in {registry.models_dir}: run "
-                         f"`{catalogue.export_command(model_id, variant)}` first.")
+        raise InvalidRequest(f"{spec.name} ({variant}) is not exported in {registry.models_dir}: "
+                             f"run `{catalogue.export_command(model_id, variant, spec)}` first.")
     if "/" not in repo:
         raise InvalidRequest(f"--repo takes USER/NAME (or ORG/NAME), not {repo!r}.")
     if api is None:
@@ -46,7 +50,7 @@ def model_card(folder: Path, spec: catalogue.ModelSpec, variant: str, repo: str)
     versions = ", ".join(f"{name} {version}" for name, version in manifest.get("versions", {}).items())
     front = ["---", "library_name: openvino", "pipeline_tag: text-to-image",
              "tags: [openvino, optimum-intel, turbo-studio, sdxl]"]
-    if spec.source:
+    if spec.source and not Path(spec.source).expanduser().exists():  # a Hub id, not a file
         front.append(f"base_model: {spec.source}")
     front.append("---")
     details = {key: value for key, value in manifest.items()
@@ -63,7 +67,7 @@ def model_card(folder: Path, spec: catalogue.ModelSpec, variant: str, repo: str)
 
 The folder has the optimum-intel layout (`model_index.json`, `unet/`, `vae_decoder/`,
 `vae_encoder/`, `text_encoder/`, `text_encoder_2/`, tokenizers, scheduler), as written by
-turbo-studio's `python -m export {spec.id}{'' if variant == 'fp16' else f' --variant {variant}'}`.
+turbo-studio's `{_made_by(spec, variant)}`.
 Check the source model's license before you use these weights.
 
 ## Sizes on disk
@@ -74,9 +78,8 @@ Check the source model's license before you use these weights.
 
 ## Use it
 
-With turbo-studio: put the repo in the catalogue (`hub_exports={{"{variant}": "{repo}"}}` of
-`{spec.id}` in `pipelines/catalogue.py`) and the app or `python -m pipelines generate` downloads
-it on first use, or download it into the models folder yourself:
+With turbo-studio: {_where_it_goes(spec, variant, repo)}, or download it into the models
+folder yourself:
 
 ```bash
 hf download {repo} --local-dir models/{spec.id}/{variant}
@@ -97,3 +100,20 @@ image = pipe("a red fox in the snow", num_inference_steps=1, guidance_scale=0.0)
 {json.dumps(details, indent=2)}
 ```
 """
+
+
+def _made_by(spec: catalogue.ModelSpec, variant: str) -> str:
+    """The command that made the folder: `export add` for a user's model."""
+    if spec.base:
+        suffix = "" if variant == "fp16" else f" --variant {variant}"
+        return spec.add_command + suffix
+    return catalogue.export_command(spec.id, variant)
+
+
+def _where_it_goes(spec: catalogue.ModelSpec, variant: str, repo: str) -> str:
+    if spec.base:  # the user's own: no catalogue of ours names it
+        return (f"`{spec.id}` is served from `models/{spec.id}/{variant}` where the models "
+                f"folder's `catalogue.json` has its entry (`export add` writes it)")
+    return (f"put the repo in the catalogue (`hub_exports={{\"{variant}\": \"{repo}\"}}` of "
+            f"`{spec.id}` in `pipelines/catalogue.py`) and the app or `python -m pipelines "
+            f"generate` downloads it on first use")

@@ -13,6 +13,7 @@ import yaml
 
 from export import hub
 from pipelines import catalogue, generate
+from pipelines.errors import InvalidRequest
 from pipelines.registry import Registry
 from pipelines.requests import Text2Image, validate
 from tests.hubfake import FakeHub
@@ -72,3 +73,19 @@ def test_push_offline_fails_at_once_with_a_message(models_dir):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     assert "HF_HUB_OFFLINE is set" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_push_takes_a_model_of_the_users_own(fake, models_dir, tmp_path):
+    # `export add` made it: the models folder's catalogue names it, the built-in one does not.
+    from export import tiny, user
+
+    folder = tmp_path / "models"
+    user.add("mine", str(tiny.save_source(tmp_path / "source")), folder)
+    assert "mine" not in catalogue.MODELS
+    url = hub.push("mine", "fp16", REPO, folder, api=fake)
+    assert url == f"https://hub.example/{REPO}" and fake.calls[1][2] == folder / "mine" / "fp16"
+    assert (fake.root / REPO / "unet" / "openvino_model.xml").is_file()
+    card = (fake.root / REPO / "README.md").read_text()
+    assert "python -m export add mine --from" in card and "base_model" not in card  # a path
+    with pytest.raises(InvalidRequest, match="No model 'yours' in"):
+        hub.push("yours", "fp16", REPO, folder, api=fake)
