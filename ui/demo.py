@@ -21,8 +21,11 @@ from ui.vega import vega_tab
 from ui.widgets import variant_state
 
 # For every launch, tests included: uploads are capped, and gradio serves no file of ours but
-# assets/ (never models/, .env or the compile cache).
-LAUNCH_OPTIONS = dict(max_file_size=MAX_UPLOAD_BYTES, allowed_paths=[str(examples.ASSETS)])
+# assets/ (never models/, .env or the compile cache). show_error: a request gradio refuses
+# before any handler runs (a file it did not store, too few inputs) says why, not "Error"; the
+# handlers' own errors are messages written for users already.
+LAUNCH_OPTIONS = dict(max_file_size=MAX_UPLOAD_BYTES, allowed_paths=[str(examples.ASSETS)],
+                      show_error=True)
 # The models the Text-to-Image, Image-to-Image and Inpaint tabs offer (those exported here), and
 # the one the Segmind-VegaRT tab serves.
 MAIN_MODELS = ("sdxl-turbo", "sdxl-base")

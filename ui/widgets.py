@@ -1,7 +1,10 @@
 """Controls whose ranges, choices and visibility come from the catalogue, and the two gradio
 components written by hand for that."""
 
+from pathlib import Path
+
 import gradio as gr
+import gradio.utils
 
 from pipelines import catalogue, hub_probe, ir_precision
 from pipelines.catalogue import ModelSpec, Range
@@ -21,7 +24,7 @@ class UploadImage(gr.Image):
     def preprocess(self, payload):
         if payload is None or payload.path is None:
             return super().preprocess(payload)  # none, or a data: URL gradio decodes itself
-        return payload.path
+        return uploaded(payload.path)
 
 
 class MaskEditor(gr.ImageEditor):
@@ -36,10 +39,23 @@ class MaskEditor(gr.ImageEditor):
         files = [payload.background, payload.composite, *payload.layers] if payload else []
         if payload is None or payload.id is not None or any(f and f.path is None for f in files):
             return super().preprocess(payload)
-        path = lambda file: file.path if file is not None else None  # noqa: E731
+        path = lambda file: uploaded(file.path) if file is not None else None  # noqa: E731
         return {"background": path(payload.background),
-                "layers": [layer.path for layer in payload.layers if layer is not None],
+                "layers": [path(layer) for layer in payload.layers if layer is not None],
                 "composite": path(payload.composite)}
+
+
+def uploaded(path: str) -> str:
+    """`path` where it names a file gradio stored for this app (its upload folder, where
+    uploads and examples go); anything else an API client sends as file data (a file of the
+    server's, a URL) is refused. gradio checks this too, but lets URLs and its static files
+    through, and these two components read the file themselves: written by hand so that only
+    files of this app are ever read."""
+    folder = Path(gradio.utils.get_upload_folder()).resolve()
+    if not Path(path).resolve().is_relative_to(folder):
+        raise gr.Error("Only files uploaded to this app are read: upload the image (API "
+                       "clients: gradio_client's handle_file does).", title="Not an upload")
+    return path
 
 
 def mask_editor() -> MaskEditor:

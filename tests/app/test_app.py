@@ -1,5 +1,6 @@
 """The app launched in-process, driven through gradio_client as an API user would."""
 
+import json
 import os
 import time
 from pathlib import Path
@@ -268,3 +269,52 @@ def test_a_batch_of_five_is_a_clear_error(client):
     with pytest.raises(AppError, match="Images must be between 1 and 4"):
         client.predict("a red fox", 1, False, 1, 256, 256, "fp16", True, "tiny", 0.0, "", 5,
                        api_name="/text_to_image")
+
+
+def call_raw(app_url: str, client, api_name: str, data: list) -> str:
+    """An API call as a hand-written client makes it (gradio's REST API, no gradio_client to
+    upload files first), the parameters after `data` at their defaults: the text of its
+    answer's last event."""
+    parameters = client.view_api(print_info=False, return_format="dict")["named_endpoints"][
+        f"/{api_name}"]["parameters"]
+    data = data + [p["parameter_default"] for p in parameters[len(data):]]
+    event = httpx.post(f"{app_url}gradio_api/call/{api_name}", json={"data": data},
+                       timeout=30).json()["event_id"]
+    answer = httpx.get(f"{app_url}gradio_api/call/{api_name}/{event}", timeout=120).text
+    return answer.strip().rsplit("\n", 1)[-1]
+
+
+@pytest.mark.parametrize("path, why", [
+    (str(EXAMPLE), "not uploaded by a user"), ("/etc/hostname", "not uploaded by a user"),
+    ("/tmp/../etc/hostname", "not uploaded by a user"),
+    ("http://127.0.0.1:9/x.png", "failed validation")])  # no fetching of the server's network
+def test_a_server_file_sent_as_file_data_is_refused_with_a_reason(app_url, client, path, why):
+    # A file of the server's, its own example among them, or a URL on its network: gradio
+    # refuses it before any handler runs, and says so (it answered a bare "Error").
+    file = {"path": path, "meta": {"_type": "gradio.FileData"}}
+    answer = call_raw(app_url, client, "image_to_image", [file, "a castle", 0.5, 2, 3, False])
+    assert answer.startswith("data:") and why in json.loads(answer[5:])["error"]
+    assert Image.open(image_to_image(client)[0]).size == (512, 512)  # and the server goes on
+
+
+def test_the_upload_components_read_only_files_gradio_stored(tmp_path):
+    # The image and mask components read the file themselves: whatever gradio let through,
+    # only a file in its upload folder is read.
+    import gradio as gr
+    import gradio.utils
+    from gradio.data_classes import FileData, ImageData
+
+    from ui.widgets import UploadImage, mask_editor
+
+    outside = ImageData(path=str(EXAMPLE))
+    stored = Path(gradio.utils.get_upload_folder()) / "test-upload" / "a.png"
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    stored.write_bytes(Path(EXAMPLE).read_bytes())
+    assert UploadImage(type="filepath").preprocess(ImageData(path=str(stored))) == str(stored)
+    with pytest.raises(gr.Error, match="Only files uploaded to this app are read"):
+        UploadImage(type="filepath").preprocess(outside)
+    editor = mask_editor()
+    value = editor.data_model(background=FileData(path=str(stored)),
+                              layers=[FileData(path=str(EXAMPLE))], composite=None)
+    with pytest.raises(gr.Error, match="Only files uploaded to this app are read"):
+        editor.preprocess(value)
