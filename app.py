@@ -31,8 +31,10 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
     that cannot work stops here with a usage message (exit status 2)."""
     command = parser()
     _, settings = config.parse(command, argv)
+    from pipelines import device  # imports OpenVINO: after the flags are read
+
     try:
-        config.check_device(settings)
+        device.check(settings)
     except config.InvalidSetting as e:
         command.error(str(e))
     return settings

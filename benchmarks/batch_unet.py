@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import openvino as ov
 
-    from pipelines.compiled import precision_hint, precision_of
+    from pipelines.device import precision_hint, precision_of
 
     prepare(args.quick, {args.variant})
     folder = existing(args.quick).root / args.variant / "unet" / "openvino_model.xml"

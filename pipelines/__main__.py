@@ -82,10 +82,10 @@ def generate(args, chosen: settings.Settings) -> int:
 
     from tqdm import tqdm
 
-    from pipelines import generate as runner
+    from pipelines import device, generate as runner
     from pipelines.registry import Registry
 
-    settings.check_device(chosen)
+    device.check(chosen)
     registry = Registry.from_settings(chosen)
     print(f"Loading {request.model_id} ({request.variant}); the first load compiles it…",
           file=sys.stderr)

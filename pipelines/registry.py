@@ -18,7 +18,8 @@ import psutil
 
 from pipelines import catalogue, hub_view, ir_precision, settings
 from pipelines.catalogue import ModelSpec
-from pipelines.compiled import CompiledParts, Shape, precision_for, precision_hint, scheduler
+from pipelines.compiled import CompiledParts, Shape, scheduler
+from pipelines.device import precision_for, precision_hint
 from pipelines.errors import InvalidSetting, ModelNotAvailable, summary
 from pipelines.layout import VAE_HALVES
 

@@ -214,12 +214,3 @@ def check(settings: Settings) -> None:
     if settings.share and not settings.auth and not settings.share_without_auth:
         raise InvalidSetting("--share makes the app public: give --auth USER:PASS (or "
                              "TURBO_AUTH), or --share-without-auth if you really mean it.")
-
-
-def check_device(settings: Settings) -> None:
-    """Refuse a device OpenVINO cannot see here (imports OpenVINO: only for commands that run
-    a model)."""
-    from pipelines.compiled import check_device as problem_with
-
-    if (problem := problem_with(settings.device)) is not None:
-        raise InvalidSetting(f"--device {settings.device}: {problem}")

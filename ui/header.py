@@ -5,7 +5,7 @@ import gradio as gr
 
 from pipelines import catalogue, hub_probe, ir_precision
 from pipelines.catalogue import ModelSpec
-from pipelines.compiled import openvino_devices
+from pipelines.device import openvino_devices
 from pipelines.engine import LocalEngine
 from pipelines.registry import Registry
 
