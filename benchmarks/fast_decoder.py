@@ -16,7 +16,7 @@ import psutil
 from PIL import Image
 
 from benchmarks.int8_unet import RESULTS
-from benchmarks.standins import build_full_size
+from benchmarks.full_size import build_full_size
 
 
 def full_size_taesd(models_dir) -> None:

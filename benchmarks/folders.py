@@ -1,7 +1,7 @@
 """The exported folders every benchmark configuration runs on, made once and cached.
 
 Quick (`--quick`): the tiny stand-in, exported through the app's own exporter (seconds).
-Full: the full-size SDXL-Turbo stand-in (benchmarks.standins), TAESD-XL of the real architecture
+Full: the full-size SDXL-Turbo stand-in (benchmarks.full_size), TAESD-XL of the real architecture
 (FP16, and INT8 calibrated on the stand-in's latents), the NNCF INT8 UNet (`python -m export
 sdxl-turbo --variant int8`), an INT8 weight-compressed UNet (the way FastSD CPU ships it) and the
 diffusers source for the PyTorch peer: each only where a chosen configuration needs it
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from benchmarks.standins import build_full_size, default_cache
+from benchmarks.full_size import build_full_size, default_cache
 from pipelines.layout import VAE_HALVES, link_view
 
 
@@ -195,7 +195,7 @@ def _child(argv: list[str]) -> None:
         export_autoencoder("taesdxl", Path(argv[1]), variant="int8",
                            samples=FULL_SIZE_SAMPLES["taesd-int8"])
     elif argv[0] == "_torch_source":
-        from benchmarks.standins import save_source
+        from benchmarks.full_size import save_source
         save_source(Path(argv[1]))
     elif argv[0] == "_compress":
         from benchmarks.int8_unet import compress_weights

@@ -141,7 +141,7 @@ def latency(xml: Path, repeats: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.standins import build_full_size
+    from benchmarks.full_size import build_full_size
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.int8_unet", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,121 +1,23 @@
-"""Full-size stand-ins: the real architectures (from ../shared/reference/sdxl_architectures.json,
-copied to benchmarks/sdxl_architectures.json) with random weights, exported with optimum-intel
-exactly as the real models are. Same graphs, FLOPs and sizes as the real models, so speed and
-memory measured on them hold for the real ones; their images are noise.
+"""The full-size stand-ins the benchmarks need (benchmarks.full_size: the real architectures
+with random weights, exported as the real models are), built where missing.
 
     python -m benchmarks.standins [--configs a0,e-int8-taesd,...] [--quick]
 
 builds, once and in order, every folder the chosen configurations of `python -m benchmarks`
 need (default: all of them): SDXL-Turbo FP16, TAESD-XL FP16 and INT8, the NNCF INT8 UNet, the
 INT8 weight-compressed UNet, the diffusers source for PyTorch (benchmarks.folders). What is
-already there is kept. The long steps: the FP16 build (10-20 min) and the INT8 UNet export (7 min
-on the 24 GB VM, benchmarks/results/int8_unet-vm-split5.json).
+already there is kept. The FP16 build and the INT8 UNet export are the long steps (minutes
+each)."""
 
-Each heavy step runs in its own child process (build the torch pipeline; export it), so the torch
-model never sits in memory next to OpenVINO's copy: on a 24 GB machine that OOMs."""
-
-import json
-import os
-import shutil
-import subprocess
+import argparse
 import sys
-import time
-from pathlib import Path
 
-ARCHITECTURES = Path(__file__).resolve().parent / "sdxl_architectures.json"
-
-
-def default_cache() -> Path:
-    return Path(os.environ.get("TURBO_STANDINS_DIR",
-                               Path.home() / ".cache" / "turbo-studio" / "standins"))
-
-
-def build_full_size(model_id: str = "sdxl-turbo", cache_dir: Path | None = None) -> Path:
-    """The exported FP16 folder of the full-size stand-in, built on first use (10-20 min)."""
-    out = Path(cache_dir or default_cache()) / model_id / "fp16"
-    if (out / "model_index.json").is_file():
-        return out
-    source = out.parent / ".source"
-    for step, args in (("build", ["_save", str(source)]), ("export", ["_export", str(source), str(out)])):
-        start = time.perf_counter()
-        print(f"[standins] {step}…", flush=True)
-        subprocess.run([sys.executable, "-m", "benchmarks.standins", *args], check=True)
-        print(f"[standins] {step} took {time.perf_counter() - start:.0f} s", flush=True)
-    shutil.rmtree(source)
-    return out
-
-
-def save_source(folder: Path) -> None:
-    """Child process: the diffusers pipeline with random weights, saved in FP16 (half the disk
-    and memory; the export writes FP16 weights anyway)."""
-    import torch
-    from diffusers import (AutoencoderKL, EulerAncestralDiscreteScheduler,
-                           StableDiffusionXLPipeline, UNet2DConditionModel)
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
-    from export.tiny import hand_tokenizer
-
-    reference = json.loads(ARCHITECTURES.read_text())
-    tokenizer = hand_tokenizer(folder.parent / ".tokenizer")
-    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-               pad_token_id=tokenizer.pad_token_id)
-    torch.manual_seed(0)  # a child process of its own: no caller's RNG to disturb
-    torch.set_default_dtype(torch.float16)  # initialise in FP16: 5 GB for the UNet, not 10
-    unet = UNet2DConditionModel.from_config(reference["sdxl_unet"]["config"])
-    text_encoder = CLIPTextModel(CLIPTextConfig(**reference["text_encoder"]["config"], **ids))
-    text_encoder_2 = CLIPTextModelWithProjection(
-        CLIPTextConfig(**reference["text_encoder_2"]["config"], **ids))
-    torch.set_default_dtype(torch.float32)  # the VAE overflows in FP16 (force_upcast)
-    vae = AutoencoderKL.from_config(reference["sdxl_vae"]["config"])
-    scheduler_config = {k: v for k, v in reference["schedulers"]["sdxl-turbo"].items()
-                        if k not in ("class", "steps", "guidance_scale", "size")}
-    pipeline = StableDiffusionXLPipeline(
-        vae=vae, unet=unet, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
-        tokenizer=tokenizer, tokenizer_2=tokenizer,
-        scheduler=EulerAncestralDiscreteScheduler(**scheduler_config))
-    for name, model in (("unet", unet), ("text_encoder", text_encoder),
-                        ("text_encoder_2", text_encoder_2), ("vae", vae)):
-        count = sum(p.numel() for p in model.parameters())
-        expected = reference["sdxl_vae" if name == "vae" else
-                             "sdxl_unet" if name == "unet" else name]["params"]
-        print(f"[standins] {name}: {count:,} parameters (reference {expected:,})", flush=True)
-    pipeline.save_pretrained(folder)
-
-
-def export_source(source: Path, out: Path) -> None:
-    """Child process: optimum-intel export (FP16 weights) through the app's own exporter."""
-    from export import convert, manifest
-
-    start = time.perf_counter()
-    staged = out.parent / ".exporting"
-    shutil.rmtree(staged, ignore_errors=True)
-    convert.export_pipeline(source, staged)
-    manifest.write(staged, model_id=out.parent.name, variant="fp16",
-                   source=f"full-size stand-in from {ARCHITECTURES.name} (random weights)",
-                   method="optimum-intel export, fp16 weights",
-                   seconds=time.perf_counter() - start)
-    if out.exists():
-        shutil.rmtree(out)
-    staged.rename(out)
+from benchmarks import folders
+from benchmarks.runners import CONFIGS
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["_save"]:
-        save_source(Path(argv[1]))
-    elif argv[:1] == ["_export"]:
-        export_source(Path(argv[1]), Path(argv[2]))
-    else:
-        prepare_main(argv)
-    return 0
-
-
-def prepare_main(argv: list[str]) -> None:
     """Every stand-in the chosen configurations need, built in order where missing."""
-    import argparse
-
-    from benchmarks import folders
-    from benchmarks.runners import CONFIGS
-
     parser = argparse.ArgumentParser(prog="python -m benchmarks.standins",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -130,6 +32,7 @@ def prepare_main(argv: list[str]) -> None:
                      f"{', '.join(CONFIGS)}")
     needs = set().union(*(CONFIGS[key].needs for key in args.configs))
     print(folders.prepare(args.quick, needs).models_dir)
+    return 0
 
 
 if __name__ == "__main__":

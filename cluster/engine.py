@@ -10,7 +10,7 @@ import ray.exceptions
 from ray import serve
 from ray.serve.exceptions import RequestCancelledError
 
-from cluster.worker import model_key
+from cluster.worker import model_key, running_replicas
 from pipelines import generate
 from pipelines.compare import Comparison
 from pipelines.errors import UserError
@@ -61,8 +61,6 @@ class RayEngine:
         self.handle, self.slots, self.cluster, self.alive = handle, slots, cluster, alive
 
     def where(self) -> str:
-        from cluster.start import running_replicas
-
         if not self.alive():
             return f"on Ray Serve model workers, but {self.cluster} cannot be reached"
         replicas = running_replicas()

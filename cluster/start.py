@@ -34,6 +34,7 @@ def connect(settings: Settings, registry: Registry):
         raise ClusterUnavailable("--ray needs Ray Serve: `pip install -r requirements-ray.txt`."
                                  ) from None
     from cluster.engine import RayEngine
+    from cluster.worker import running_replicas
 
     local = start_ray(settings.ray, settings.verbose)
     replicas = running_replicas()
@@ -117,18 +118,6 @@ def deploy(settings: Settings, replicas: int, local: bool):
     app = worker_app(settings, threads=cpus, num_replicas=replicas,
                      ray_actor_options={"num_cpus": cpus})
     return serve.run(app, name=APP, route_prefix=None)
-
-
-def running_replicas() -> int:
-    """The model-worker replicas serving now (0: not deployed)."""
-    from ray import serve
-
-    from cluster.worker import APP, DEPLOYMENT
-
-    app = serve.status().applications.get(APP)
-    if app is None or DEPLOYMENT not in app.deployments:
-        return 0
-    return app.deployments[DEPLOYMENT].replica_states.get("RUNNING", 0)
 
 
 def _app_handle():

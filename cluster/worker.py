@@ -28,6 +28,14 @@ def model_key(request: Text2Image) -> str:
     return f"{request.model_id}/{request.variant}"
 
 
+def running_replicas() -> int:
+    """The model-worker replicas serving now (0: not deployed)."""
+    app = serve.status().applications.get(APP)
+    if app is None or DEPLOYMENT not in app.deployments:
+        return 0
+    return app.deployments[DEPLOYMENT].replica_states.get("RUNNING", 0)
+
+
 @dataclass
 class Held:
     """A model a replica holds for Serve's multiplexing. Serve calls __del__ when it drops the
