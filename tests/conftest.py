@@ -49,6 +49,17 @@ def models_dir(request, tmp_path_factory):
     return folder
 
 
+@pytest.fixture
+def fresh_models(models_dir, tmp_path):
+    """The tiny stand-in (FP16) and its TAESD in a folder of their own: an empty compiled-model
+    store, nothing loaded from it yet."""
+    import shutil
+
+    for name in ("tiny/fp16", "tiny-taesd"):
+        shutil.copytree(models_dir / name, tmp_path / name)
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def public_repos(models_dir, tmp_path_factory):
     """The public pre-exported repos laid out file for file as the Hub has them, with the

@@ -14,25 +14,18 @@ from ui import preload
 from ui.demo import LAUNCH_OPTIONS, opening_model
 
 
-def fresh(models_dir, tmp_path):
-    """The tiny stand-in and its TAESD in a folder of their own: an empty compiled-model store."""
-    for name in ("tiny/fp16", "tiny-taesd"):
-        shutil.copytree(models_dir / name, tmp_path / name)
-    return tmp_path
-
-
-def test_the_opening_model_is_loaded_and_run_before_any_request(models_dir, tmp_path):
-    registry = Registry(fresh(models_dir, tmp_path))
+def test_the_opening_model_is_loaded_and_run_before_any_request(fresh_models):
+    registry = Registry(fresh_models)
     assert opening_model(registry) == ("tiny", "fp16")  # the stand-in: no SDXL-Turbo here
     preload.start(LocalEngine(registry), lambda: opening_model(registry)).join(timeout=300)
     assert registry.loaded() == [("tiny", "fp16")]
     # It ran once: the store saves a model's parts only after a generation, once it is idle.
     registry.get("tiny", "fp16").parts.wait_saved()
-    assert len(compiled_store.saved(tmp_path / ".ov-cache")) == 4
+    assert len(compiled_store.saved(fresh_models / ".ov-cache")) == 4
 
 
-def test_a_failed_preload_is_logged_and_the_app_serves_on(models_dir, tmp_path, caplog):
-    registry = Registry(fresh(models_dir, tmp_path))
+def test_a_failed_preload_is_logged_and_the_app_serves_on(fresh_models, caplog):
+    registry = Registry(fresh_models)
     with caplog.at_level(logging.ERROR):
         preload.start(LocalEngine(registry), lambda: ("tiny", "int8")).join(timeout=300)
     assert "Preloading tiny (int8) failed" in caplog.text  # not exported in this folder
@@ -64,11 +57,11 @@ def test_the_app_preloads_with_the_flag_and_only_with_it(models_dir, tmp_path, m
     assert len(compiled_store.saved(folder / ".ov-cache")) == 4
 
 
-def test_with_static_shapes_the_preload_warms_the_size_users_ask_for(models_dir, tmp_path):
+def test_with_static_shapes_the_preload_warms_the_size_users_ask_for(fresh_models):
     from pipelines import catalogue
     from pipelines.compiled import Shape
 
-    registry = Registry(fresh(models_dir, tmp_path), static_shapes=True)
+    registry = Registry(fresh_models, static_shapes=True)
     preload.start(LocalEngine(registry), lambda: ("tiny", "fp16")).join(timeout=300)
     side = int(catalogue.get("tiny").size.default)
     parts = registry.get("tiny", "fp16").parts

@@ -45,9 +45,9 @@ def test_every_configuration_reports_medians_per_stage_and_ratios(quick_run):
         assert 0 < entry["after_first_image"]["anon_gb"] <= entry["peak_rss_gb"]
     assert summary["configs"]["a0"]["ratio_to_a0"] == {"W1": 1.0, "W2": 1.0, "W5": 1.0}
     ours = summary["configs"]["e-fp16-taesd"]
-    assert ours["ratio_to_a0"]["W1"] == pytest.approx(
-        ours["median_seconds"]["W1"]["total"] / summary["configs"]["a0"]["median_seconds"]["W1"]["total"],
-        abs=0.002)
+    # Each timed workload against a0's (the arithmetic: tests/benchmarks/test_report.py); the
+    # live frame, which a0 does not run, has none.
+    assert set(ours["ratio_to_a0"]) == {"W1", "W2", "W5"}
     assert summary["targets"]["best turbo-studio (W1)"] == "e-fp16-taesd"
     # Ours saves its compiled parts after the first image (not timed with it), and starts
     # again from them: every part imported.
@@ -61,7 +61,7 @@ def test_a_live_frame_is_reported_in_frames_per_second_for_turbo_studio_only(qui
     summary = json.loads((quick_run / "ci-quick.json").read_text())
     ours = summary["configs"]["e-fp16-taesd"]
     medians = ours["median_seconds"]["W4a"]
-    assert ours["fps"]["W4a"] == pytest.approx(1 / medians["total"], rel=0.02)
+    assert ours["fps"]["W4a"] > 0
     # TAESD both ways. The text encoders are absent or near 0: a stream keeps its prompt's
     # encodings (tests/pipelines/test_frozen_prompt.py), and on the tiny stand-in genai then
     # reports under half a millisecond, sometimes 0 (a stage that took 0 is left out).
@@ -85,8 +85,7 @@ def test_a_batch_is_reported_per_image_against_one_image(quick_run):
         assert 0 < medians["UNet"] < medians["total"], (key, medians)
     ours = summary["configs"]["e-fp16-taesd"]["median_seconds"]
     assert ours["W5"]["text encoders"] > 0  # openvino.genai encodes the prompt for every image
-    target = summary["targets"]["W5 per image ≤ 0.9× W1 (e-fp16-taesd)"]
-    assert target["value"] == pytest.approx(ours["W5"]["total"] / ours["W1"]["total"], abs=0.002)
+    assert summary["targets"]["W5 per image ≤ 0.9× W1 (e-fp16-taesd)"]["value"] > 0
 
 
 def test_batch_unet_compares_one_call_with_one_call_per_image(models_dir, tmp_path):
@@ -97,5 +96,4 @@ def test_batch_unet_compares_one_call_with_one_call_per_image(models_dir, tmp_pa
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "batch_unet-ci-quick.json").read_text())
     assert result["batch"] == 2 and len(result["one_call_seconds"]) == 1
-    assert result["one_call_over_one_by_one"] == pytest.approx(
-        result["one_call_median_per_image"] / result["one_by_one_median_per_image"])
+    assert result["one_call_over_one_by_one"] > 0

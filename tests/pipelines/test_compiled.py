@@ -28,14 +28,6 @@ def picture(loaded, width=256, height=256, seed=3, **fields) -> np.ndarray:
     return np.asarray(generate.run(loaded, validate(request)).image)
 
 
-@pytest.fixture
-def fresh_models(models_dir, tmp_path):
-    """The tiny stand-in and its TAESD in a folder of their own: an empty compiled-model store."""
-    for name in ("tiny/fp16", "tiny-taesd"):
-        shutil.copytree(models_dir / name, tmp_path / name)
-    return tmp_path
-
-
 @pytest.mark.parametrize("precision", [
     "f32", pytest.param("bf16", marks=pytest.mark.skipif(not CPU_HAS_BF16, reason="no BF16"))])
 def test_forced_precision_is_what_every_compiled_part_runs_in(models_dir, precision):

@@ -21,7 +21,8 @@ def pixels(image: Image.Image) -> np.ndarray:
 
 
 def t2i(**fields):
-    return Text2Image(**{"prompt": "a red fox in the snow", "model_id": "tiny", "seed": 7, **fields})
+    return Text2Image(**{"prompt": "a red fox in the snow", "model_id": "tiny", "seed": 7,
+                         **fields})
 
 
 def i2i(**fields):
@@ -54,7 +55,11 @@ def test_random_seed_is_returned_and_reproduces_the_image(loaded):
 def test_steps_report_progress_and_change_the_image(loaded):
     seen = []
     four = run(loaded, t2i(steps=4), on_step=lambda done, total: seen.append((done, total)))
-    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    # genai reports steps from a thread of its own and drops those still queued at the end:
+    # the first step is reported, the progress only rises, and it ends complete.
+    dones = [done for done, _ in seen]
+    assert seen[0] == (1, 4) and seen[-1] == (4, 4) and {total for _, total in seen} == {4}
+    assert dones == sorted(set(dones))
     assert not np.array_equal(pixels(four.image), pixels(run(loaded, t2i(steps=1)).image))
 
 
@@ -111,7 +116,7 @@ def test_threads_on_one_pipeline_get_correct_images(loaded):
             for _ in range(3):
                 image = pixels(run(loaded, t2i(seed=seed)).image)
                 got.setdefault(seed, []).append(image)
-        except Exception as e:  # surfaced by the assert below
+        except Exception as e:  # noqa: BLE001 -- surfaced by the assert below
             errors.append(e)
 
     threads = [threading.Thread(target=worker, args=(seed,)) for seed in expected]
