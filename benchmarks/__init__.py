@@ -1,1 +1,2 @@
-"""Benchmarks on full-size stand-ins (random weights, real architectures); not part of the test run."""
+"""Benchmarks on full-size stand-ins (random weights, real architectures); not part of the test
+run."""

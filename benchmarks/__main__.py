@@ -205,7 +205,8 @@ def _summarise(configs, workloads, runs, peaks, kernels, folders, args) -> dict:
             entry["memory_limit_peak_gb"] = max(run["memory_limit_peak_gb"] for run in done)
             entry["page_cache_emptied"] = all(run["page_cache_emptied"] for run in done)
         entry["after_first_image"] = {  # the steady state, beside the peak
-            key: max(run["after_first_image"][key] for run in done) for key in ("rss_gb", "anon_gb")}
+            key: max(run["after_first_image"][key] for run in done)
+            for key in ("rss_gb", "anon_gb")}
         ran = [key for key in workloads if all(key in run["workloads"] for run in done)]
         entry["median_seconds"] = {key: _medians([r for run in done for r in run["workloads"][key]])
                                    for key in ran}

@@ -177,7 +177,8 @@ def _markdown(result: dict) -> str:
     cpu = result["cpu"]
     lines = [f"### {result['machine']}: compute peaks and the floor per stage at 512²", "",
              f"CPU: {cpu['name']}; OpenVINO can run {', '.join(cpu['capabilities'])} here.", "",
-             "| precision | peak TFLOP/s (TOP/s) | fastest kernel (runtime graph) |", "|---|---|---|"]
+             "| precision | peak TFLOP/s (TOP/s) | fastest kernel (runtime graph) |",
+             "|---|---|---|"]
     lines += [f"| {p} | {result['peaks_tflops'][p]} | {result['peak_kernels'][p]} |"
               for p in ("bf16", "int8")]
     stages = ["text encoders", "UNet", "decoder", "total"]

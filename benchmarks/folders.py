@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from benchmarks.full_size import build_full_size, default_cache
 from pipelines.layout import VAE_HALVES, link_view

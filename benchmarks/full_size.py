@@ -29,7 +29,8 @@ def build_full_size(model_id: str = "sdxl-turbo", cache_dir: Path | None = None)
     if (out / "model_index.json").is_file():
         return out
     source = out.parent / ".source"
-    for step, args in (("build", ["_save", str(source)]), ("export", ["_export", str(source), str(out)])):
+    for step, args in (("build", ["_save", str(source)]),
+                       ("export", ["_export", str(source), str(out)])):
         start = time.perf_counter()
         print(f"[standins] {step}…", flush=True)
         subprocess.run([sys.executable, "-m", "benchmarks.full_size", *args], check=True)

@@ -1,4 +1,5 @@
-"""python -m benchmarks.int8_unet: INT8 export of the full-size SDXL-Turbo stand-in, and what it buys.
+"""python -m benchmarks.int8_unet: INT8 export of the full-size SDXL-Turbo stand-in, and what it
+buys.
 
 1. Runs the real export CLI (`python -m export sdxl-turbo --variant int8`) on the full-size
    stand-in in a child process, sampling its memory: peak RSS, peak anonymous memory and wall

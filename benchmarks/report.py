@@ -17,7 +17,7 @@ def _total(summary: dict, key: str, workload: str) -> float | None:
 def add_ratios(summary: dict) -> None:
     """Each configuration's time as a multiple of a0's, per workload, and the issue's targets
     checked on the best turbo-studio configuration."""
-    for key, entry in summary["configs"].items():
+    for entry in summary["configs"].values():
         if "median_seconds" not in entry:
             continue
         entry["ratio_to_a0"] = {}
@@ -152,7 +152,8 @@ def markdown(summary: dict) -> str:
     lines += ["", "Workloads: " + "; ".join(f"{k} = {v}" for k, v in summary["workloads"].items())
               + f". Peaks measured in this run: bf16 (f32 on a CPU without bf16) "
               f"{summary['peaks_tflops']['bf16']} TFLOP/s, "
-              f"INT8 {summary['peaks_tflops']['int8']} TOP/s{_kernels(summary)}. Cold start = load + first image "
+              f"INT8 {summary['peaks_tflops']['int8']} TOP/s{_kernels(summary)}. Cold start = "
+              f"load + first image "
               f"(per round; \"cached\": turbo-studio's next start, from its compiled-model "
               f"cache). Memory: RSS, and in brackets its anonymous part (RSS less file-backed "
               f"pages, such as memory-mapped weights, which the kernel drops again under "
@@ -167,7 +168,8 @@ def _kernels(summary: dict) -> str:
     kernels = summary.get("peak_kernels")
     if not kernels:
         return ""
-    return f" (fastest kernels, from OpenVINO's runtime graph: {kernels['bf16']}; {kernels['int8']})"
+    return (f" (fastest kernels, from OpenVINO's runtime graph: {kernels['bf16']}; "
+            f"{kernels['int8']})")
 
 
 def _memory_limit(summary: dict) -> list[str]:
@@ -197,7 +199,8 @@ def _load_per_part(summary: dict) -> list[str]:
                 if entry.get("save_seconds") else "")
              for key, entry in summary["configs"].items()
              if (parts := entry.get("load_per_part_seconds"))]
-    return ["", "Load per part, first start (compile from an empty cache):", "", *lines] if lines else []
+    return (["", "Load per part, first start (compile from an empty cache):", "", *lines]
+            if lines else [])
 
 
 def floor_table(summary: dict) -> list[str]:

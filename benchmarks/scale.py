@@ -1,5 +1,5 @@
 """python -m benchmarks.scale [--quick] [--replicas 1,2] [--clients 4] [--requests 12]:
-turbo-studio's Ray Serve scale-out (issue 14), measured through RayEngine.run, the UI's path.
+turbo-studio's Ray Serve scale-out, measured through RayEngine.run, the UI's path.
 
 For each replica count, a fresh deployment of the model workers on one local Ray cluster
 (started here once, as `--ray local` starts it: num_cpus = this machine's cores, no dashboard,

@@ -71,7 +71,8 @@ def measure(xml: Path, pieces: int, samples: int) -> None:
 
     rng = np.random.default_rng(0)
     data = [{"timestep": np.array([999 - 50 * i]),
-             **{name: rng.standard_normal(shape, dtype=np.float32) for name, shape in INPUTS.items()}}
+             **{name: rng.standard_normal(shape, dtype=np.float32)
+                for name, shape in INPUTS.items()}}
             for i in range(samples)]
     out = xml.parent / f"pieces-{pieces}"
     out.mkdir(exist_ok=True)
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         xml = Path(work) / "unet.xml"
         child = [sys.executable, "-m", "benchmarks.split_memory"]
         subprocess.run([*child, "_build", str(xml)], check=True)
-        report = {"machine": platform.node(), "unet_fp16_bytes": xml.with_suffix(".bin").stat().st_size,
+        report = {"machine": platform.node(),
+                  "unet_fp16_bytes": xml.with_suffix(".bin").stat().st_size,
                   "samples": args.samples, "runs": []}
         for pieces in args.pieces:
             out = subprocess.run([*child, "_measure", str(xml), str(pieces), str(args.samples)],

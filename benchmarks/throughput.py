@@ -1,5 +1,5 @@
 """python -m benchmarks.throughput [--quick] [--clients 8] [--seconds 120]: W6, many users at
-once through the app's queue (issue 13).
+once through the app's queue.
 
 Starts the app as a user does (`python app.py`, one process, one run at a time) on the
 benchmark's stand-ins, warms it up with one request (the model's load is not timed), then

@@ -4,7 +4,7 @@ model (multiplexing); as many run at once as there are replicas."""
 
 import threading
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import ray.exceptions
 from ray import serve

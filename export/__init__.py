@@ -6,7 +6,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from export import compress, convert, lora, manifest, quantize, taesd, tiny
 from pipelines import catalogue
@@ -87,7 +87,8 @@ def export_autoencoder(autoencoder_id: str, models_dir: Path | None = None,
     def build(staged: Path) -> dict:
         taesd.export_autoencoder(taesd.load_autoencoder(spec.source), staged)
         return dict(source=spec.source or "built locally by export/taesd.py (random weights)",
-                    method="ov.convert_model of AutoencoderTiny's encoder and decoder, fp16 weights")
+                    method="ov.convert_model of AutoencoderTiny's encoder and decoder, "
+                           "fp16 weights")
 
     return _staged(out, autoencoder_id, "fp16", build)
 

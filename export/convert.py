@@ -26,8 +26,8 @@ def check_hub(repo: str, out: Path, timeout: float = 5.0, advice: str | None = N
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as e:
-        raise HubUnreachable(f"Cannot download {repo}: the Hugging Face Hub ({host}) is unreachable "
-                             f"({e.__class__.__name__}: {e}). {advice}") from None
+        raise HubUnreachable(f"Cannot download {repo}: the Hugging Face Hub ({host}) is "
+                             f"unreachable ({e.__class__.__name__}: {e}). {advice}") from None
 
 
 def export_pipeline(source: str | Path, out: Path, weight_format: str = "fp16") -> Path:
@@ -45,7 +45,8 @@ def export_pipeline(source: str | Path, out: Path, weight_format: str = "fp16") 
             task="text-to-image",
             library_name="diffusers",
             ov_config=OVConfig(dtype=weight_format),
-            convert_tokenizer=True,  # openvino_tokenizer.xml lets openvino.genai load the folder too
+            # openvino_tokenizer.xml lets openvino.genai load the folder too
+            convert_tokenizer=True,
         )
     return out
 

@@ -47,7 +47,8 @@ def model_card(folder: Path, spec: catalogue.ModelSpec, variant: str, repo: str)
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     sizes = manifest.get("sizes_bytes", {})
     size_rows = "\n".join(f"| {part} | {size / 2**20:,.1f} MB |" for part, size in sizes.items())
-    versions = ", ".join(f"{name} {version}" for name, version in manifest.get("versions", {}).items())
+    versions = ", ".join(f"{name} {version}"
+                         for name, version in manifest.get("versions", {}).items())
     front = ["---", "library_name: openvino", "pipeline_tag: text-to-image",
              "tags: [openvino, optimum-intel, turbo-studio, sdxl]"]
     if spec.source and not Path(spec.source).expanduser().exists():  # a Hub id, not a file
@@ -83,7 +84,8 @@ folder yourself:
 
 ```bash
 hf download {repo} --local-dir models/{spec.id}/{variant}
-python -m pipelines generate "a red fox in the snow" --model {spec.id} --variant {variant} -o fox.png
+python -m pipelines generate "a red fox in the snow" --model {spec.id} --variant {variant} \\
+    -o fox.png
 ```
 
 With optimum-intel:

@@ -2,7 +2,7 @@
 
 import json
 import platform
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -29,7 +29,7 @@ def write(folder: Path, *, model_id: str, variant: str, source: str, method: str
         "variant": variant,
         "source": source,
         "method": method,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "export_seconds": round(seconds, 1),
         "sizes_bytes": folder_sizes(folder),
         "versions": versions(),

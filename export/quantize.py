@@ -45,7 +45,8 @@ def load_prompts(dataset: str | None = None, limit: int = DEFAULT_SAMPLES) -> li
     try:
         import datasets
     except ImportError:
-        raise InvalidRequest("--dataset needs the `datasets` package: pip install datasets") from None
+        raise InvalidRequest("--dataset needs the `datasets` package: "
+                             "pip install datasets") from None
     rows = datasets.load_dataset(dataset, split="train", streaming=True)
     # A streamed dataset may not know its columns up front: then its first row tells.
     columns = list(rows.column_names or next(iter(rows), {}))
@@ -110,7 +111,8 @@ def _calibration_runs(folder: Path, spec: ModelSpec, prompts: list[str], size: i
         pipeline.unet.request = _RecordingRequest(pipeline.unet.request, unet_inputs)
     size = int(size or spec.size.default)
     for index in itertools.count():
-        latents = pipeline(prompts[index % len(prompts)], num_inference_steps=int(spec.steps.default),
+        latents = pipeline(prompts[index % len(prompts)],
+                           num_inference_steps=int(spec.steps.default),
                            guidance_scale=spec.guidance.default, height=size, width=size,
                            generator=torch.Generator().manual_seed(index), output_type="latent")
         yield np.array(latents.images, dtype=np.float32)

@@ -31,7 +31,8 @@ flowers tree trees grass field lighting neon glass wood stone metal steampunk fa
 def _byte_alphabet():
     """CLIP's reversible byte-to-unicode table (from the GPT-2/CLIP BPE): every byte gets a
     printable character, so any UTF-8 prompt tokenizes without unknown tokens."""
-    visible = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    visible = (list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD))
+               + list(range(0xAE, 0x100)))
     chars, extra = [], 0
     for b in range(256):
         if b in visible:

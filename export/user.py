@@ -119,8 +119,9 @@ def _entry(registry: Registry, name, source, base, loras, variant, overrides) ->
         raise InvalidRequest(f"Unknown base {base!r}; choose one of {', '.join(catalogue.BASES)}.")
     variants = tuple(dict.fromkeys(catalogue.MODELS[base].variants + (variant,)))
     if variant not in catalogue.VARIANTS:
-        raise InvalidRequest(f"Unknown variant {variant!r}; choose {', '.join(catalogue.VARIANTS)}.")
-    loras_stored = [{"source": l.source, "scale": l.scale} for l in loras]
+        raise InvalidRequest(f"Unknown variant {variant!r}; "
+                             f"choose {', '.join(catalogue.VARIANTS)}.")
+    loras_stored = [{"source": lora.source, "scale": lora.scale} for lora in loras]
     return {"name": name, "base": base, "source": str(source), "loras": loras_stored,
             "variants": list(variants),
             **{k: v for k, v in overrides.items() if v is not None}}
@@ -207,15 +208,15 @@ def _export(registry: Registry, spec: catalogue.ModelSpec, kind: str, config: st
 
     def build(staged: Path) -> dict:
         pipeline = _load(spec.source, kind, config)
-        lora_fusing.fuse_into(pipeline, [(l.source, l.scale) for l in loras])
+        lora_fusing.fuse_into(pipeline, [(lora.source, lora.scale) for lora in loras])
         fused = staged.parent / "diffusers"
         pipeline.save_pretrained(fused)
         del pipeline  # never a torch model and its export alive together
         convert.export_pipeline(fused, staged)
         return dict(source=spec.source, base=spec.base, source_kind=kind,
                     config=config if kind == "single-file" else None,
-                    loras=[dict(source=l.source, scale=l.scale, sha256=_hashes(l.source))
-                           for l in loras],
+                    loras=[dict(source=lora.source, scale=lora.scale,
+                                sha256=_hashes(lora.source)) for lora in loras],
                     sha256=_hashes(spec.source),
                     method="diffusers load (safetensors only), LoRAs fused with load_lora_weights "
                            "+ set_adapters + fuse_lora, then optimum-intel export, fp16 weights")

@@ -1,6 +1,7 @@
 """turbo-studio without the UI.
 
-    python -m pipelines generate "a red fox" --model sdxl-turbo --variant int8 --steps 1 --seed 42 -o fox.png
+    python -m pipelines generate "a red fox" --model sdxl-turbo --variant int8 --steps 1 \\
+        --seed 42 -o fox.png
     python -m pipelines generate "an oil painting" --image photo.png --strength 0.5 -o painting.png
     python -m pipelines generate "a red fox" -n 4 --seed 42 -o fox.png   # fox-42.png ... fox-45.png
     python -m pipelines generate "a red door" --image photo.png --mask mask.png -o door.png

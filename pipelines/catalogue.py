@@ -11,7 +11,7 @@ import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
+from collections.abc import Mapping
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,8 @@ MODELS: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec(
             id="sdxl-turbo", name="SDXL-Turbo", source="stabilityai/sdxl-turbo",
-            description="Adversarial diffusion distillation of SDXL: good images in 1-4 steps at 512².",
+            description="Adversarial diffusion distillation of SDXL: good images in 1-4 steps "
+                        "at 512².",
             fast_decoder="taesdxl", **_TURBO,
             # FastSD CPU's export (rupeshs): optimum's hybrid quantization, INT8 weights and
             # activations in the UNet (its IR's quantizers say so: ir_precision), 4.5 GB in
@@ -334,8 +335,8 @@ def user_spec(model_id: str, entry: object) -> ModelSpec:
         raise CatalogueError(f"variants: {variants!r} must hold fp16 and only "
                              f"{', '.join(VARIANTS)}")
     loras = _field(entry, "loras", list, default=[])
-    if any(not isinstance(l, dict) or not isinstance(l.get("source"), str)
-           or not _is_number(l.get("scale")) for l in loras):
+    if any(not isinstance(lora, dict) or not isinstance(lora.get("source"), str)
+           or not _is_number(lora.get("scale")) for lora in loras):
         raise CatalogueError("loras: each must be an object with a source (text) and a scale "
                              "(a number)")
     overrides = {}
@@ -353,7 +354,7 @@ def user_spec(model_id: str, entry: object) -> ModelSpec:
 
 
 def describe(source: str, base: ModelSpec, loras: list[dict]) -> str:
-    with_loras = "".join(f", LoRA {l['source']} at {l['scale']:g}" for l in loras)
+    with_loras = "".join(f", LoRA {lora['source']} at {lora['scale']:g}" for lora in loras)
     return f"Your model from {source}{with_loras}; {base.name}'s settings."
 
 

@@ -67,7 +67,8 @@ def compare(registry: Registry, request: Text2Image) -> Comparison:
     """Run `request` on the FP16 and then the INT8 variant of its model, never both at once.
     A variant loaded by this call runs once untimed first, so compile-time warm-up is not
     counted against it. When the RAM budget cannot hold both, the registry loads them in turn."""
-    request = validate(replace(request, variant=VARIANTS[0]), registry.catalogue)  # fills in one seed for both
+    request = validate(replace(request, variant=VARIANTS[0]),
+                       registry.catalogue)  # fills in one seed for both
     runs, notes = [], []
     for variant in VARIANTS:
         was_loaded = (request.model_id, variant) in registry.loaded()

@@ -227,9 +227,9 @@ class CompiledParts:
         # Each part once no generation has run for SAVE_WHEN_IDLE seconds. The run lock is
         # held only while the part is picked and the saving child forked (no compile or run
         # of it at that moment); the child then writes beside any generation. A generation
-        # beside an export slows both (the full-size INT8 UNet's next image took 8.5 s
-        # instead of 2.65 s), so a generation that starts meanwhile stops the save, and the
-        # part is saved at the next idle time.
+        # beside an export slows both (the full-size UNet's next image took three times as
+        # long), so a generation that starts meanwhile stops the save, and the part is saved
+        # at the next idle time.
         while True:
             self._unloaded.wait(max(0.0, self._last_run + SAVE_WHEN_IDLE - time.monotonic()))
             with run_lock:
@@ -274,14 +274,14 @@ class CompiledParts:
     def _compile_parts(self, parts: list["Part"]) -> None:
         """Each part as self.compiled[part.key], timed: imported from the store where it is
         saved there, one after another (OpenVINO sets the process's locale to "C" around a
-        blob's read and restores it, so two at once can leave it "C", ../shared/API-NOTES.md),
-        else compiled, all of these at once (and saved later).
+        blob's read and restores it, so two at once can leave it "C"), else compiled, all of
+        these at once (and saved later).
 
-        Why at once: the UNet's compile keeps little more than one core busy (full-size INT8
-        on the 2-core Zen 4: 12.7 s, 15 s of CPU), so the other parts compile beside it, and
-        the text encoders then run once to repack their weights, which their first prompt
-        would otherwise wait for. openvino.genai's compile() and infer() release the GIL, its
-        constructors do not: each part is read here and compiled on a thread of its own."""
+        Why at once: the UNet's compile keeps little more than one core busy, so the other
+        parts compile beside it, and the text encoders then run once to repack their weights,
+        which their first prompt would otherwise wait for. openvino.genai's compile() and
+        infer() release the GIL, its constructors do not: each part is read here and compiled
+        on a thread of its own."""
         todo, folders = [], {}
         for part in parts:
             start = time.perf_counter()

@@ -2,8 +2,8 @@
 there whole or not at all.
 
 OpenVINO's own compiled-model cache (CACHE_DIR) writes each blob while compiling, on the first
-start's path to the first image: the full-size INT8 UNet compiled in 16.6-18.6 s with it and
-12.0-12.8 s without (three runs each, Zen 4). So parts compile without it, and are exported
+start's path to the first image, which makes the full-size UNet's compile a third slower
+(docs/speed.md). So parts compile without it, and are exported
 (openvino.genai's export_model) once the model is idle after an image (CompiledParts._save),
 off any request's path, then imported (blob_path) at the next start. By hand: OpenVINO keys
 its own cache, here the key is ours."""
@@ -21,7 +21,7 @@ import openvino_genai as genai
 import psutil
 
 PARTIAL = ".partial-"  # a folder being written: <folder>.partial-<pid>
-EXPORT_TIMEOUT = 120  # seconds; the full-size FP16 UNet's 5 GB blob at 43 MB/s
+EXPORT_TIMEOUT = 120  # seconds; the full-size FP16 UNet's 5 GB blob, on a slow disk
 
 
 def _digest(*items) -> str:

@@ -5,7 +5,7 @@ LocalEngine runs them in this process, on the registry's models, one at a time (
 cluster.engine.RayEngine has the same methods and runs them on Ray Serve replicas."""
 
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 from pipelines import compare, generate, stream
 from pipelines.registry import Registry

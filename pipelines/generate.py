@@ -4,7 +4,7 @@ time per stage, and the warnings a user should see."""
 import contextvars
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import openvino as ov

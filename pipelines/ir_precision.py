@@ -44,7 +44,8 @@ def label(xml: Path) -> str:
                 quantizers += 1
             elif kind == "Const":
                 data = element.find("data")
-                precision = _WEIGHT_TYPES.get(data.get("element_type", "")) if data is not None else None
+                precision = (_WEIGHT_TYPES.get(data.get("element_type", ""))
+                             if data is not None else None)
                 if precision is not None:
                     weight_bytes[precision] += int(data.get("size", 0))
             element.clear()  # keep memory flat on a 12 MB XML

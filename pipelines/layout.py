@@ -2,7 +2,7 @@
 OpenVINO or torch import here, so that benchmarks and export can use it cheaply."""
 
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 # The two halves a Tiny Autoencoder replaces together (its latents are unscaled).
 VAE_HALVES = ("vae_decoder", "vae_encoder")

@@ -12,7 +12,8 @@ import itertools
 import threading
 import time
 from collections import OrderedDict, deque
-from typing import Callable, TypeVar
+from typing import TypeVar
+from collections.abc import Callable
 
 from anyio import to_thread
 

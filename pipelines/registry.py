@@ -3,8 +3,8 @@
 Text-to-image, image-to-image and inpainting share one set of compiled OpenVINO models (no
 second copy in memory). Every loaded model holds the registry's one run lock: an OpenVINO infer
 request is not thread-safe, a scheduler carries state between steps, and on a CPU two
-runs at once, even of two models, only split the cores. Loaded models stay within a RAM budget: the least
-recently used one is evicted before another is loaded."""
+runs at once, even of two models, only split the cores. Loaded models stay within a RAM
+budget: the least recently used one is evicted before another is loaded."""
 
 import gc
 import logging
@@ -215,7 +215,8 @@ class Registry:
     def autoencoder_folder(self, autoencoder_id: str, variant: str = "fp16") -> Path:
         """<models>/<id>/ for the FP16 export, <models>/<id>-int8/ beside it for INT8 (a
         sibling, so that re-exporting one never removes the other)."""
-        return self.models_dir / (autoencoder_id if variant == "fp16" else f"{autoencoder_id}-{variant}")
+        return self.models_dir / (autoencoder_id if variant == "fp16"
+                                  else f"{autoencoder_id}-{variant}")
 
     def has_autoencoder(self, autoencoder_id: str, variant: str = "fp16") -> bool:
         """Whether the Tiny Autoencoder's variant is exported here, or (FP16) its

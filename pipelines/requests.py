@@ -100,7 +100,8 @@ def _check_prompt(prompt, name: str = "prompt") -> str:
         raise InvalidRequest("Please enter a prompt: describe the image you want.")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise InvalidRequest(f"The {name} is {len(prompt)} characters long; the limit is "
-                             f"{MAX_PROMPT_CHARS} (the model reads only the first 77 tokens anyway).")
+                             f"{MAX_PROMPT_CHARS} (the model reads only the first 77 tokens "
+                             "anyway).")
     return prompt
 
 
@@ -251,9 +252,11 @@ def _load(path: str | Path, convert) -> Image.Image:
     except InvalidRequest:
         raise
     except UnidentifiedImageError:
-        raise InvalidRequest("That file is not an image PIL can read (PNG, JPEG, WebP, ...).") from None
+        raise InvalidRequest("That file is not an image PIL can read "
+                             "(PNG, JPEG, WebP, ...).") from None
     except Image.DecompressionBombError:
-        raise InvalidRequest("The image is too large to decode safely. Please downscale it.") from None
+        raise InvalidRequest("The image is too large to decode safely. "
+                             "Please downscale it.") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise InvalidRequest(f"The image file is damaged or truncated ({e}).") from None
 

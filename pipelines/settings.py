@@ -9,7 +9,7 @@ import argparse
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 from pipelines.errors import InvalidSetting
 

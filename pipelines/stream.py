@@ -6,7 +6,7 @@ import collections
 import contextvars
 import threading
 from dataclasses import dataclass
-from typing import Iterator
+from collections.abc import Iterator
 
 from PIL import Image
 
@@ -62,7 +62,7 @@ def stream(loaded, request: Text2Image, on_step: generate.OnStep | None = None,
             for index, seed in enumerate(seeds(request)):
                 handoff.put(generate.run(
                     loaded, single(request, seed), on_step, stop=stop,
-                    on_preview=lambda image, done, total: handoff.put(
+                    on_preview=lambda image, done, total, index=index: handoff.put(
                         Preview(image, done, total, index))))
         except Exception as e:  # noqa: BLE001 -- handed to the consumer, raised there
             handoff.put(e)

@@ -8,15 +8,15 @@ def on_a_worker_thread(call):
     children call this); the main thread waits, and Ctrl+C still ends the command (the thread
     is a daemon). An exception is raised again on the calling thread.
 
-    Why: on the 2-core AVX2 EPYC an OpenVINO inference called from a process's main thread
-    took 1.7x as long as from any other thread (the full-size UNet 43.7 s vs 26.0 s, pure
-    OpenVINO, see ../shared/VERIFIED.md); neither OpenVINO nor Python documents why."""
+    Why: on some CPUs an OpenVINO inference called from a process's main thread takes much
+    longer than from any other thread (measured with pure OpenVINO on the full-size UNet; see
+    docs/speed.md); neither OpenVINO nor Python documents why."""
     outcome = {}
 
     def work():
         try:
             outcome["value"] = call()
-        except BaseException as e:  # raised again on the main thread, as if called there
+        except BaseException as e:  # noqa: BLE001 -- raised again on the calling thread
             outcome["error"] = e
 
     worker = threading.Thread(target=work, name="generate", daemon=True)

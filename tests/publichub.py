@@ -153,7 +153,9 @@ def _base_int8(source: Path, out: Path) -> None:
     _placeholders(out, BASE_INT8)
     _copy(source / "model_index.json", out)  # diffusers-style, as optimum-cli writes it
     _copy(source / "scheduler" / "scheduler_config.json", out / "scheduler")
-    compress = lambda m: nncf.compress_weights(m, mode=nncf.CompressWeightsMode.INT8_ASYM)
+    def compress(model):
+        return nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
+
     for part in PARTS:
         _part(source / part, out / part, compress)
     shutil.copyfile(out / "unet" / "config.json",
@@ -258,10 +260,13 @@ def _slow_tokenizer(folder: Path, added_tokens: bool, crlf: bool = False) -> Non
     (folder / "vocab.json").write_text(
         json.dumps(vocab, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     bos, eos = "<|startoftext|>", "<|endoftext|>"
-    token = lambda content: {"content": content, "lstrip": False, "normalized": True,
-                             "rstrip": False, "single_word": False}
+    def token(content: str) -> dict:
+        return {"content": content, "lstrip": False, "normalized": True, "rstrip": False,
+                "single_word": False}
+
     _write_json(folder / "special_tokens_map.json", {
-        "bos_token": token(bos), "eos_token": token(eos), "pad_token": eos, "unk_token": token(eos)})
+        "bos_token": token(bos), "eos_token": token(eos), "pad_token": eos,
+        "unk_token": token(eos)})
     _write_json(folder / "tokenizer_config.json", {
         "add_prefix_space": False,
         "added_tokens_decoder": {str(vocab[t]): {**token(t), "special": True} for t in (bos, eos)},

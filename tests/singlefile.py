@@ -27,7 +27,8 @@ _UNET_RESNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "norm2": "out_la
                 "conv2": "out_layers.3", "time_emb_proj": "emb_layers.1",
                 "conv_shortcut": "skip_connection"}
 # DIFFUSERS_TO_LDM_MAPPING["vae"] and update_vae_attentions_ldm_to_diffusers, read backwards
-_VAE_FIXED = {"encoder.conv_norm_out": "encoder.norm_out", "decoder.conv_norm_out": "decoder.norm_out"}
+_VAE_FIXED = {"encoder.conv_norm_out": "encoder.norm_out",
+              "decoder.conv_norm_out": "decoder.norm_out"}
 _VAE_ATTENTION = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v",
                   "to_out.0": "proj_out"}
 # DIFFUSERS_TO_LDM_MAPPING["openclip"]["transformer"], read backwards

@@ -5,7 +5,7 @@ shows the progress, and each part is offered as soon as it is built."""
 import importlib.util
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import gradio as gr
 

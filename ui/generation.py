@@ -8,7 +8,7 @@ parameters after it, and the builder feeds each parameter from the control of th
 in that order."""
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 import gradio as gr
 

@@ -117,7 +117,8 @@ def _denoising(progress: gr.Progress):
 def _show(engine: LocalEngine, result: Result, request: Text2Image, warn: bool = True) -> Result:
     for warning in result.warnings if warn else ():
         gr.Warning(html.escape(warning))
-    pngmeta.tag(result, request, engine.registry.catalogue)  # the PNG users download carries the settings
+    # the PNG users download carries the settings
+    pngmeta.tag(result, request, engine.registry.catalogue)
     return result
 
 

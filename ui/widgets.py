@@ -116,7 +116,8 @@ def guidance_slider(spec: ModelSpec) -> ModelSlider:
 
 
 def negative_prompt_box(spec: ModelSpec) -> gr.Textbox:
-    return gr.Textbox(label="Negative prompt", lines=1, placeholder="What the image should not show",
+    return gr.Textbox(label="Negative prompt", lines=1,
+                      placeholder="What the image should not show",
                       visible=spec.guided(spec.guidance.default))
 
 

@@ -1,7 +1,7 @@
 """RayEngine's own logic, on a stand-in for a Serve handle (no cluster): a call is cancelled
 when the cluster stops answering or its user presses Stop, and each ending becomes what the
 user should see. (Checked by hand on a real cluster stopped under a running app: requests
-answered ClusterGone in 3 s, the app stayed up; see the closing note of issue 14.)"""
+answered ClusterGone within seconds and the app stayed up.)"""
 
 import threading
 from types import SimpleNamespace

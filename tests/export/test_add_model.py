@@ -84,7 +84,8 @@ def test_manifest_records_sources_loras_scales_and_hashes(models, inputs):
 def test_listed_and_generated_through_the_cli(models, tmp_path):
     listing = run("pipelines", "list", "--models-dir", models)
     assert listing.returncode == 0, listing.stderr
-    assert "styled-half: styled-half" in listing.stdout and "sdxl-turbo's settings" in listing.stdout
+    assert ("styled-half: styled-half" in listing.stdout
+            and "sdxl-turbo's settings" in listing.stdout)
     out = tmp_path / "half.png"
     made = run("pipelines", "generate", "a red fox", "--model", "styled-half", "--seed", "7",
                "--width", 256, "--height", 256, "--no-fast-decoder", "-o", out,

@@ -32,7 +32,8 @@ def test_int8_unet_holds_quantized_operations(models_dir):
 
 
 def test_int8_unet_is_smaller(models_dir):
-    size = lambda variant: (models_dir / "tiny" / variant / "unet" / "openvino_model.bin").stat().st_size  # noqa: E731
+    size = lambda variant: (models_dir / "tiny" / variant / "unet"  # noqa: E731
+                            / "openvino_model.bin").stat().st_size
     assert size("int8") < 0.7 * size("fp16")
 
 
@@ -115,7 +116,8 @@ def test_int8_of_an_unexported_real_model_says_what_is_missing(tmp_path):
 
     with pytest.raises(HubUnreachable, match="stabilityai/sdxl-turbo"):
         export_model("sdxl-turbo", "int8", tmp_path)
-    assert catalogue.export_command("sdxl-turbo", "int8") == "python -m export sdxl-turbo --variant int8"
+    assert (catalogue.export_command("sdxl-turbo", "int8")
+            == "python -m export sdxl-turbo --variant int8")
 
 
 def test_memory_saving_options_are_applied_and_recorded(models_dir, tmp_path):
@@ -125,7 +127,8 @@ def test_memory_saving_options_are_applied_and_recorded(models_dir, tmp_path):
     assert (details["smooth_quant"], details["bias_correction"]) == ("off", "off")
     assert details["calibration_size"] == 256
     smoothed = lambda folder: any("smooth_quant" in op.get_friendly_name() for op in  # noqa: E731
-                                  ov.Core().read_model(folder / "unet" / "openvino_model.xml").get_ops())
+                                  ov.Core().read_model(
+                                      folder / "unet" / "openvino_model.xml").get_ops())
     assert smoothed(models_dir / "tiny" / "int8") and not smoothed(out)
     assert unet_ops(out)[("FakeQuantize", "<Type: 'float32'>")] > 20
 

@@ -41,7 +41,8 @@ def ops(xml: Path) -> collections.Counter:
 @pytest.fixture(scope="module")
 def folders(models_dir):
     registry = Registry(models_dir)
-    return registry.autoencoder_folder("tiny-taesd"), registry.autoencoder_folder("tiny-taesd", "int8")
+    return (registry.autoencoder_folder("tiny-taesd"),
+            registry.autoencoder_folder("tiny-taesd", "int8"))
 
 
 @pytest.mark.parametrize("half", HALVES)

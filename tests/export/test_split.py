@@ -79,7 +79,8 @@ def split_export(models_dir, tmp_path_factory):
 
 
 def test_stitched_int8_unet_has_the_fp16_unets_inputs_and_outputs(models_dir, split_export):
-    assert signature(unet(split_export / "tiny" / "int8")) == signature(unet(models_dir / "tiny" / "fp16"))
+    assert (signature(unet(split_export / "tiny" / "int8"))
+            == signature(unet(models_dir / "tiny" / "fp16")))
     manifest = json.loads((split_export / "tiny" / "int8" / "manifest.json").read_text())
     assert manifest["quantization"]["split"] == PIECES
     assert json.loads((models_dir / "tiny" / "int8" / "manifest.json").read_text())[

@@ -70,7 +70,7 @@ class NoisyStep:
 
     def run(self):
         print("a library's print")
-        warnings.warn(f"a library warning from {self.name}")
+        warnings.warn(f"a library warning from {self.name}", stacklevel=1)
         logging.getLogger("transformers.models.clip").warning("a transformers warning")
         for _ in tqdm(range(3), desc="a progress bar"):
             pass
