@@ -204,7 +204,8 @@ def _hub_inputs(source: str, kind: str, loras: tuple[Lora, ...], config: str) ->
 
 def _export(registry: Registry, spec: catalogue.ModelSpec, kind: str, config: str,
             loras: tuple[Lora, ...]) -> Path:
-    from export import _staged, convert, lora as lora_fusing
+    from export import convert, lora as lora_fusing
+    from export.model import staged_build
 
     def build(staged: Path) -> dict:
         pipeline = _load(spec.source, kind, config)
@@ -221,7 +222,7 @@ def _export(registry: Registry, spec: catalogue.ModelSpec, kind: str, config: st
                     method="diffusers load (safetensors only), LoRAs fused with load_lora_weights "
                            "+ set_adapters + fuse_lora, then optimum-intel export, fp16 weights")
 
-    return _staged(registry.folder(spec.id, "fp16"), spec.id, "fp16", build)
+    return staged_build(registry.folder(spec.id, "fp16"), spec.id, "fp16", build)
 
 
 def _load(source: str, kind: str, config: str):

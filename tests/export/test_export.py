@@ -80,10 +80,10 @@ def test_offline_export_fails_at_once_with_what_to_do(tmp_path, env, reason):
 
 @pytest.mark.parametrize("fails", [False, True])
 def test_an_export_runs_with_the_garbage_collector_frozen_and_ends_unfrozen(tmp_path, fails):
-    """Every export builds through export._staged, which freezes the objects alive before it so
-    optimum-intel's gc.collect() calls skip them; a failed build must still unfreeze, or every
-    later full collection of the process would skip them too."""
-    import export
+    """Every export builds through export.model.staged_build, which freezes the objects alive
+    before it so optimum-intel's gc.collect() calls skip them; a failed build must still
+    unfreeze, or every later full collection of the process would skip them too."""
+    import export.model
 
     seen = []
 
@@ -97,9 +97,9 @@ def test_an_export_runs_with_the_garbage_collector_frozen_and_ends_unfrozen(tmp_
     out = tmp_path / "tiny" / "fp16"
     if fails:
         with pytest.raises(RuntimeError, match="disk full"):
-            export._staged(out, "tiny", "fp16", build)
+            export.model.staged_build(out, "tiny", "fp16", build)
     else:
-        export._staged(out, "tiny", "fp16", build)
+        export.model.staged_build(out, "tiny", "fp16", build)
     assert seen[0] > 0
     assert gc.get_freeze_count() == 0
     assert out.exists() is not fails  # a failed build leaves no folder the registry would serve
@@ -107,8 +107,8 @@ def test_an_export_runs_with_the_garbage_collector_frozen_and_ends_unfrozen(tmp_
 
 
 def test_an_export_leaves_objects_frozen_before_it_frozen():
-    """A nested export (optimum's inside export._staged) or a host process that froze its own
-    objects: the export neither freezes again nor unfreezes what it did not freeze."""
+    """A nested export (optimum's inside export.model.staged_build) or a host process that froze
+    its own objects: the export neither freezes again nor unfreezes what it did not freeze."""
     from export.convert import gc_frozen
 
     gc.freeze()
