@@ -41,9 +41,6 @@ SCHEDULERS = {
 
 log = logging.getLogger(__name__)
 
-# Seconds without a generation before a compiled part is saved (CompiledParts._save).
-SAVE_WHEN_IDLE = 2.0
-
 # openvino.genai's pipeline for each task.
 PIPELINES = {"text2image": genai.Text2ImagePipeline, "image2image": genai.Image2ImagePipeline,
              "inpaint": genai.InpaintingPipeline}
@@ -102,10 +99,7 @@ class CompiledParts:
         self.compile_seconds: dict[str, float] = {}  # per key, the last compile (or import)
         self.compiled: dict[str, object] = {}
         self.imported: set[str] = set()  # keys of the parts imported from the store
-        self._unsaved: dict[str, Path] = {}  # key -> store folder, of parts compiled here
-        self._saver: threading.Thread | None = None
-        self._last_run = 0.0  # time.monotonic() at the end of the last generation
-        self._unloaded = threading.Event()  # wakes the saver to end (forget_unsaved)
+        self.saver = compiled_store.Saver(self.compiled)  # parts compiled here, saved when idle
         self._pipelines: dict[tuple[str, bool], object] = {}
         self.kept = frozen_prompt.Kept()  # prompts' frozen encodings, the last few used
         self._tokenizers: tuple | None = None  # for the frozen encoders, on first use
@@ -202,74 +196,17 @@ class CompiledParts:
         return self.compiled[key]
 
     def save_later(self, run_lock: threading.Lock) -> None:
-        """After each generation, under `run_lock` (the lock every generation holds): save the
-        parts compiled and not saved yet into the store, on a thread of its own (_save). Not a
-        daemon: a process that ends soon after its image (the CLI) still saves."""
-        self._last_run = time.monotonic()
-        if self._unsaved and self._saver is None:
-            self._saver = threading.Thread(target=self._save, args=(run_lock,), daemon=False,
-                                           name="turbo-save-compiled")
-            self._saver.start()
+        """After each generation, under `run_lock`: the parts compiled and not saved yet go
+        into the store once the model is idle (compiled_store.Saver)."""
+        self.saver.after_run(run_lock)
 
     def forget_unsaved(self) -> None:
-        """Save nothing more: the model is being unloaded, and a saver still waiting would
-        keep its compiled parts in memory. Under the run lock."""
-        self._unsaved.clear()
-        self._unloaded.set()
+        """Save nothing more: the model is being unloaded. Under the run lock."""
+        self.saver.forget()
 
     def wait_saved(self) -> None:
         """Until the saving under way (if any) is done: for tests and the benchmark."""
-        saver = self._saver
-        if saver is not None:
-            saver.join()
-
-    def _save(self, run_lock: threading.Lock) -> None:
-        # Each part once no generation has run for SAVE_WHEN_IDLE seconds. The run lock is
-        # held only while the part is picked and the saving child forked (no compile or run
-        # of it at that moment); the child then writes beside any generation. A generation
-        # beside an export slows both (the full-size UNet's next image took three times as
-        # long), so a generation that starts meanwhile stops the save, and the part is saved
-        # at the next idle time.
-        while True:
-            self._unloaded.wait(max(0.0, self._last_run + SAVE_WHEN_IDLE - time.monotonic()))
-            with run_lock:
-                if not self._unsaved:  # all saved, or the model unloaded
-                    self._saver = None  # the next compile's save_later starts another
-                    return
-                if time.monotonic() - self._last_run < SAVE_WHEN_IDLE:
-                    continue  # a generation ran while this waited for the lock
-                key, part_folder = next(iter(self._unsaved.items()))
-                part = self.compiled.get(key)  # None: freed since (a failed recompile)
-                saving = self._start_saving(key, part, part_folder)
-            if saving is not None:
-                self._finish_saving(key, saving, part_folder, run_lock)
-
-    def _start_saving(self, key: str, part, part_folder: Path):
-        """Under the run lock: fork the child that saves the part (None where it is gone or
-        the fork failed)."""
-        if part is None:
-            self._unsaved.pop(key, None)
-            return None
-        try:
-            return compiled_store.Saving(part, part_folder)
-        except (OSError, RuntimeError) as e:
-            self._unsaved.pop(key, None)
-            log.warning("Could not save the compiled %s in %s: %s", key, part_folder.parent, e)
-            return None
-
-    def _finish_saving(self, key: str, saving, part_folder: Path,
-                       run_lock: threading.Lock) -> None:
-        """Without the run lock: wait for the child, giving the save up when a generation
-        starts (run_lock taken); the part stays unsaved then, for the next idle time."""
-        try:
-            saving.wait(stop=run_lock.locked)
-        except compiled_store.Interrupted:
-            self._last_run = time.monotonic()  # a generation is running: wait for it to end
-            return
-        except (OSError, RuntimeError) as e:  # a full disk: compiled again next start
-            log.warning("Could not save the compiled %s in %s: %s", key, part_folder.parent, e)
-        if self._unsaved.get(key) == part_folder:  # not recompiled at another shape meanwhile
-            del self._unsaved[key]
+        self.saver.wait()
 
     def _compile_parts(self, parts: list["Part"]) -> None:
         """Each part as self.compiled[part.key], timed: imported from the store where it is
@@ -309,7 +246,7 @@ class CompiledParts:
         for (part, component, _), taken in zip(todo, seconds):
             self.compiled[part.key], self.compile_seconds[part.key] = component, taken
             if folders[part.key] is not None:
-                self._unsaved[part.key] = folders[part.key]
+                self.saver.unsaved[part.key] = folders[part.key]
 
     def _compile_one(self, part: "Part", component, start: float) -> float:
         component.compile(self.device, **self.config)

@@ -9,16 +9,20 @@ off any request's path, then imported (blob_path) at the next start. By hand: Op
 its own cache, here the key is ours."""
 
 import hashlib
+import logging
 import os
 import shutil
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 import openvino as ov
 import openvino_genai as genai
 import psutil
+
+log = logging.getLogger(__name__)
 
 PARTIAL = ".partial-"  # a folder being written: <folder>.partial-<pid>
 EXPORT_TIMEOUT = 120  # seconds; the full-size FP16 UNet's 5 GB blob, on a slow disk
@@ -121,6 +125,90 @@ class Saving:
         except BaseException:  # a full disk: leave no partial blob of gigabytes behind
             shutil.rmtree(self.partial, ignore_errors=True)
             raise
+
+
+SAVE_WHEN_IDLE = 2.0  # seconds without a generation before a compiled part is saved
+
+
+class Saver:
+    """The parts a model compiled and has not saved yet (`unsaved`: key -> store folder), saved
+    one by one once no generation has run for SAVE_WHEN_IDLE seconds, on a thread of its own.
+    `compiled`: the model's parts by key (CompiledParts.compiled), read when each is saved.
+
+    The run lock (every generation holds it) is held only while a part is picked and its
+    saving child forked; the child then writes beside any generation. A generation beside an
+    export slows both, so one that starts meanwhile stops the save, and the part is saved at
+    the next idle time. By hand: OpenVINO saves compiled models, not when."""
+
+    def __init__(self, compiled: dict):
+        self.compiled = compiled
+        self.unsaved: dict[str, Path] = {}
+        self._thread: threading.Thread | None = None
+        self._last_run = 0.0  # time.monotonic() at the end of the last generation
+        self._unloaded = threading.Event()  # wakes the thread to end (forget)
+
+    def after_run(self, run_lock: threading.Lock) -> None:
+        """After each generation, under `run_lock`: start saving what is unsaved. Not a daemon
+        thread: a process that ends soon after its image (the CLI) still saves."""
+        self._last_run = time.monotonic()
+        if self.unsaved and self._thread is None:
+            self._thread = threading.Thread(target=self._save, args=(run_lock,), daemon=False,
+                                            name="turbo-save-compiled")
+            self._thread.start()
+
+    def forget(self) -> None:
+        """Save nothing more: the model is being unloaded, and a saver still waiting would keep
+        its compiled parts in memory. Under the run lock."""
+        self.unsaved.clear()
+        self._unloaded.set()
+
+    def wait(self) -> None:
+        """Until the saving under way (if any) is done."""
+        thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _save(self, run_lock: threading.Lock) -> None:
+        while True:
+            self._unloaded.wait(max(0.0, self._last_run + SAVE_WHEN_IDLE - time.monotonic()))
+            with run_lock:
+                if not self.unsaved:  # all saved, or the model unloaded
+                    self._thread = None  # the next compile's after_run starts another
+                    return
+                if time.monotonic() - self._last_run < SAVE_WHEN_IDLE:
+                    continue  # a generation ran while this waited for the lock
+                key, part_folder = next(iter(self.unsaved.items()))
+                part = self.compiled.get(key)  # None: freed since (a failed recompile)
+                saving = self._start(key, part, part_folder)
+            if saving is not None:
+                self._finish(key, saving, part_folder, run_lock)
+
+    def _start(self, key: str, part, part_folder: Path) -> "Saving | None":
+        """Under the run lock: fork the child that saves the part (None where it is gone or
+        the fork failed)."""
+        if part is None:
+            self.unsaved.pop(key, None)
+            return None
+        try:
+            return Saving(part, part_folder)
+        except (OSError, RuntimeError) as e:
+            self.unsaved.pop(key, None)
+            log.warning("Could not save the compiled %s in %s: %s", key, part_folder.parent, e)
+            return None
+
+    def _finish(self, key: str, saving: "Saving", part_folder: Path,
+                run_lock: threading.Lock) -> None:
+        """Without the run lock: wait for the child, giving the save up when a generation
+        starts (run_lock taken); the part stays unsaved then, for the next idle time."""
+        try:
+            saving.wait(stop=run_lock.locked)
+        except Interrupted:
+            self._last_run = time.monotonic()  # a generation is running: wait for it to end
+            return
+        except (OSError, RuntimeError) as e:  # a full disk: compiled again next start
+            log.warning("Could not save the compiled %s in %s: %s", key, part_folder.parent, e)
+        if self.unsaved.get(key) == part_folder:  # not recompiled at another shape meanwhile
+            del self.unsaved[key]
 
 
 def remove_stale(part_folder: Path) -> None:

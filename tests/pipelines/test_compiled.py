@@ -316,7 +316,7 @@ def test_generations_go_on_while_a_part_is_saved(fresh_models):
     store = fresh_models / ".ov-cache"
     folder = store / "slow-a-b"
     loaded.parts.compiled["slow"] = ExportHere(seconds=60)
-    loaded.parts._unsaved["slow"] = folder
+    loaded.parts.saver.unsaved["slow"] = folder
     loaded.parts.save_later(loaded.lock)
     deadline = time.monotonic() + 30
     while not list(store.glob("slow-a-b.partial-*")):  # the saving child is at work
@@ -331,7 +331,7 @@ def test_generations_go_on_while_a_part_is_saved(fresh_models):
         time.sleep(0.05)
     loaded.parts.compiled["slow"] = ExportHere()  # quick now: saved at the next idle time
     loaded.parts.wait_saved()
-    assert folder.is_dir() and "slow" not in loaded.parts._unsaved
+    assert folder.is_dir() and "slow" not in loaded.parts.saver.unsaved
 
 
 def test_a_failed_static_recompile_says_why_and_the_next_request_works(fresh_models,
