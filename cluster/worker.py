@@ -50,7 +50,7 @@ class Held:
 def models_per_replica(registry: Registry) -> int:
     """How many models a replica keeps: as many of the largest exported one as its RAM budget
     holds (at least one). Serve routes a model's requests to the replicas that hold it."""
-    sizes = [ram_estimate(registry.location(m, v)) for m, v in registry.exported()]
+    sizes = [ram_estimate(registry.location(m, v)) for m, v in registry.available_pairs()]
     return max(1, registry.ram_budget // max(sizes)) if sizes and max(sizes) else 1
 
 

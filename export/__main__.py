@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from export import export_autoencoder, export_model, quantize
-from pipelines import catalogue, ir_precision, settings
+from pipelines import catalogue, ir_precision, settings, user_models
 from pipelines.errors import UserError
 from pipelines.registry import Registry
 
@@ -64,22 +64,22 @@ def export_main(argv: list[str]) -> int:
     int8.add_argument("--compress-text-encoders", action=argparse.BooleanOptionalAction,
                       default=True,
                       help="INT8 weights (data-free) for the two text encoders too, the default: "
-                           "a full-size INT8 model then serves in GBs less memory (README, "
-                           "INT8); --no-compress-text-encoders keeps them FP16")
+                           "a full-size INT8 model then serves in GBs less memory "
+                           "(docs/models.md); --no-compress-text-encoders keeps them FP16")
     int8.add_argument("--no-smooth-quant", dest="smooth_quant", action="store_false",
-                      help="skip SmoothQuant (less memory; see README)")
+                      help="skip SmoothQuant (less memory; see docs/models.md)")
     int8.add_argument("--calibration-size", type=int, metavar="PIXELS",
                       help="calibrate at this width and height instead of the model's default "
                            "(smaller needs less memory; the INT8 graph is the same)")
     int8.add_argument("--no-bias-correction", dest="bias_correction", action="store_false",
-                      help="skip fast bias correction (less memory; see README)")
+                      help="skip fast bias correction (less memory; see docs/models.md)")
     int8.add_argument("--split", type=int, metavar="N",
                       help="calibrate the UNet in N consecutive pieces, one NNCF pass each, then "
                            "stitch them: each pass holds one piece, not the whole UNet (default: "
                            "from this machine's RAM, e.g. 5 for the SDXL UNet with 24 GB, 8 with "
-                           "16 GB, 1 with 128 GB; see README)")
+                           "16 GB, 1 with 128 GB; see docs/models.md)")
     args, chosen = settings.parse(parser, argv)
-    known = [*catalogue.load(chosen.models_dir).models, *catalogue.AUTOENCODERS]
+    known = [*user_models.load(chosen.models_dir).models, *catalogue.AUTOENCODERS]
     if args.model not in known:
         parser.error(f"argument model: invalid choice: {args.model!r} (choose from "
                      f"{', '.join(known)})")
@@ -112,7 +112,7 @@ def add_main(argv: list[str]) -> int:
                              "checkpoint")
     parser.add_argument("--base", default="sdxl-turbo",
                         help=f"whose scheduler, steps, guidance, size and fast decoder it takes: "
-                             f"{', '.join(catalogue.BASES)} (default %(default)s)")
+                             f"{', '.join(user_models.BASES)} (default %(default)s)")
     parser.add_argument("--lora", action="append", default=[], type=user.Lora.parse,
                         metavar="FILE_OR_REPO[:SCALE]",
                         help="fuse this LoRA (.safetensors, a folder or a Hub repo) at SCALE "
@@ -203,7 +203,7 @@ def _export(args, models_dir: Path):
         compress_text_encoders=args.compress_text_encoders, smooth_quant=args.smooth_quant,
         bias_correction=args.bias_correction, calibration_size=args.calibration_size,
         split=args.split)
-    fast_decoder = catalogue.load(models_dir).get(args.model).fast_decoder
+    fast_decoder = user_models.load(models_dir).get(args.model).fast_decoder
     if not (args.taesd and fast_decoder):
         return
     registry = Registry(models_dir)

@@ -23,7 +23,6 @@ import openvino as ov
 from tqdm import tqdm
 
 from export import split
-from pipelines import catalogue
 from pipelines.catalogue import ModelSpec
 from export.convert import from_exported
 from pipelines.errors import InvalidRequest
@@ -97,6 +96,14 @@ def collect_latents(folder: Path, spec: ModelSpec, prompts: list[str], num_sampl
     return latents
 
 
+def diffusers_scheduler(spec: ModelSpec, config):
+    """The catalogue's diffusers scheduler for `spec`, built from an exported folder's scheduler
+    config: what calibration runs (serving builds openvino.genai's: compiled.scheduler)."""
+    import diffusers
+
+    return getattr(diffusers, spec.scheduler).from_config(config, **dict(spec.scheduler_options))
+
+
 def _calibration_runs(folder: Path, spec: ModelSpec, prompts: list[str], size: int | None,
                       unet_inputs: list | None = None):
     """Yield the final latents of seeded runs of the FP16 pipeline, one prompt after another,
@@ -106,7 +113,7 @@ def _calibration_runs(folder: Path, spec: ModelSpec, prompts: list[str], size: i
 
     pipeline = from_exported(OVStableDiffusionXLPipeline, folder, compile=True)
     pipeline.set_progress_bar_config(disable=True)
-    pipeline.scheduler = catalogue.make_scheduler(spec, pipeline.scheduler.config)  # as served
+    pipeline.scheduler = diffusers_scheduler(spec, pipeline.scheduler.config)  # as served
     if unet_inputs is not None:
         pipeline.unet.request = _RecordingRequest(pipeline.unet.request, unet_inputs)
     size = int(size or spec.size.default)

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines import catalogue
+from pipelines import catalogue, user_models
 from pipelines.errors import InvalidRequest, summary
 from pipelines.registry import Registry
 
@@ -48,7 +48,7 @@ def add(name: str, source: str, models_dir: Path | None = None, *, base: str = "
     kind = _source_kind(source)
     config = config or catalogue.MODELS[base].source
     if kind == "single-file" and config != catalogue.MODELS[base].source:
-        entry["config"] = config  # for the add line that makes it again (catalogue.add_command)
+        entry["config"] = config  # for the add line that makes it again (user_models.add_command)
     for repo in _hub_inputs(source, kind, loras, config):
         from export.convert import check_hub
 
@@ -91,7 +91,7 @@ def _optional_variant(registry: Registry, spec: catalogue.ModelSpec,
 def remove(name: str, models_dir: Path | None = None) -> Path:
     """Delete a user model's entry, then its folder; built-in models are refused."""
     registry = Registry(models_dir, cache=False)
-    if name in catalogue.MODELS or name in catalogue.RESERVED:
+    if name in catalogue.MODELS or name in user_models.RESERVED:
         raise InvalidRequest(f"{name} is built in; only your own models can be removed.")
     _refuse_broken(registry.catalogue)
     entries = registry.catalogue.entries()
@@ -115,8 +115,9 @@ def _entry(registry: Registry, name, source, base, loras, variant, overrides) ->
     if (registry.models_dir / name).exists():
         raise InvalidRequest(f"{registry.models_dir / name} exists but is no model of yours; "
                              f"move it away or choose another name.")
-    if base not in catalogue.BASES:
-        raise InvalidRequest(f"Unknown base {base!r}; choose one of {', '.join(catalogue.BASES)}.")
+    if base not in user_models.BASES:
+        raise InvalidRequest(f"Unknown base {base!r}; choose one of "
+                             f"{', '.join(user_models.BASES)}.")
     variants = tuple(dict.fromkeys(catalogue.MODELS[base].variants + (variant,)))
     if variant not in catalogue.VARIANTS:
         raise InvalidRequest(f"Unknown variant {variant!r}; "
@@ -129,15 +130,15 @@ def _entry(registry: Registry, name, source, base, loras, variant, overrides) ->
 
 def _checked_name(name: str) -> None:
     try:
-        catalogue.check_name(name)
-    except catalogue.CatalogueError as e:
+        user_models.check_name(name)
+    except user_models.CatalogueError as e:
         raise InvalidRequest(f"Cannot add it: {e}.") from None
 
 
 def _checked(name: str, entry: dict) -> catalogue.ModelSpec:
     try:
-        return catalogue.user_spec(name, entry)
-    except catalogue.CatalogueError as e:
+        return user_models.user_spec(name, entry)
+    except user_models.CatalogueError as e:
         raise InvalidRequest(f"Cannot add {name}: {e}.") from None
 
 

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines import catalogue, ir_precision, pngmeta, settings
+from pipelines import catalogue, ir_precision, pngmeta, settings, user_models
 from pipelines.errors import UserError
 from pipelines.requests import (Image2Image, Inpaint, InvalidRequest, Text2Image, load_image,
                                 load_mask, seeds, single, validate)
@@ -73,7 +73,7 @@ def _location_options(command: argparse.ArgumentParser) -> None:
 
 
 def generate(args, chosen: settings.Settings) -> int:
-    models = catalogue.load(chosen.models_dir)  # the built-ins and the folder's user models
+    models = user_models.load(chosen.models_dir)  # the built-ins and the folder's user models
     _warn(models)
     request = validate(_request(args), models)  # before loading anything heavy
     outputs = {seed: _output(args.output, request, seed) for seed in seeds(request)}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from pipelines import catalogue, hub_view, ir_precision, settings
+from pipelines import catalogue, hub_view, ir_precision, settings, user_models
 from pipelines.catalogue import ModelSpec
 from pipelines.compiled import CompiledParts, Shape, scheduler
 from pipelines.device import precision_for, precision_hint
@@ -104,7 +104,15 @@ class Loaded:
 
 
 class Registry:
-    """precision: "auto" (bf16 where the CPU has it, else f32), "bf16", "f16" or "f32". cache:
+    """The models of the catalogue and where each variant is, in four words:
+    - exported: in the models folder, as `python -m export` leaves it (is_exported, folder);
+    - available: loads now, without a download: exported, or its pre-exported repo in the
+      Hugging Face cache (available, location, available_pairs);
+    - offered: available, or downloaded on first use (offered_variants; offer_downloads);
+    - served: what a tab serves of its models, the real ones offered, else their stand-ins
+      (served).
+
+    precision: "auto" (bf16 where the CPU has it, else f32), "bf16", "f16" or "f32". cache:
     the compiled-model store (compiled_store) in <models dir>/.ov-cache (or cache_dir).
     static_shapes: compile for the request's size, recompiling when it changes. ram_budget:
     bytes for loaded models (None: 3/4 of this machine's RAM). threads: CPU threads a
@@ -136,7 +144,7 @@ class Registry:
         self.static_shapes = static_shapes
         self.threads = threads
         # The built-in models and this folder's user models, read once.
-        self.catalogue = catalogue.load(self.models_dir)
+        self.catalogue = user_models.load(self.models_dir)
         self._loaded: OrderedDict[tuple[str, str], Loaded] = OrderedDict()  # oldest use first
         self._loading = threading.Lock()  # one load or eviction at a time: they are memory-heavy
         self._fetching: dict[tuple[str, str], threading.Lock] = {}  # per model: _fetch_lock
@@ -156,7 +164,7 @@ class Registry:
     def is_exported(self, model_id: str, variant: str) -> bool:
         return (self.folder(model_id, variant) / "model_index.json").is_file()
 
-    def exported(self) -> list[tuple[str, str]]:
+    def available_pairs(self) -> list[tuple[str, str]]:
         """(model id, variant) pairs of the catalogue that can be served without exporting or
         downloading: exported here, or a pre-exported repo already in the Hugging Face cache
         (a Space's preload_from_hub puts them there)."""
@@ -249,7 +257,7 @@ class Registry:
             log.warning("The fast decoder %s is not served: %s", spec.fast_decoder, e)
             return None
 
-    def exported_variants(self, model_id: str) -> list[str]:
+    def offered_variants(self, model_id: str) -> list[str]:
         """The model's catalogue variants that can be served here now, or downloaded on first
         use (offer_downloads), in catalogue order."""
         return [variant for variant in self.catalogue.get(model_id).variants
@@ -269,26 +277,16 @@ class Registry:
             return None
         return self._downloads.get((model_id, variant))
 
-    def served_models(self, candidates: tuple[str, ...]) -> list[str]:
-        """The candidates with a variant available here; when none has, their stand-ins that
-        have one (possibly none: building them is export's business, not serving's)."""
-        real = [model_id for model_id in candidates if self.exported_variants(model_id)]
+    def served(self, candidates: tuple[str, ...], building: bool = False) -> list[str]:
+        """The models a tab serves of `candidates`: those offered here, else their stand-ins;
+        every stand-in while `building` (the stand-ins are being built: each is offered as soon
+        as it is) or where none is built yet, else those built."""
+        real = [model_id for model_id in candidates if self.offered_variants(model_id)]
         if real:
             return real
         stand_ins = [self.catalogue.stand_in_for(model_id) for model_id in candidates]
-        return [model_id for model_id in stand_ins if self.exported_variants(model_id)]
-
-    def served_from(self, model_id: str) -> str:
-        """Where the model's variants load from: the models folder, or the Hugging Face cache
-        (pre-exported repos)."""
-        places = []
-        for variant in self.exported_variants(model_id):
-            repo = self.catalogue.get(model_id).hub_exports.get(variant)
-            place = (f"`{self.models_dir / model_id}`" if self.is_exported(model_id, variant)
-                     else f"the Hugging Face cache (`{repo}`)")
-            if place not in places:
-                places.append(place)
-        return " and ".join(places)
+        built = [model_id for model_id in stand_ins if self.offered_variants(model_id)]
+        return stand_ins if building or not built else built
 
     def get(self, model_id: str, variant: str, download_progress=None) -> Loaded:
         """The loaded model, loading it on first use. Only catalogue models can be loaded.

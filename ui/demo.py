@@ -53,7 +53,7 @@ def offer_real_models(registry: Registry) -> str | None:
     pre-exported repos and offer those it answers for (downloaded on first use), so the page
     opens on SDXL-Turbo rather than a stand-in. Returns why none is offered, where it asked;
     offline (HF_HUB_OFFLINE) it asks nothing and the stand-ins serve as before."""
-    if hub_offline() or any(registry.exported_variants(m) for m in MAIN_MODELS):
+    if hub_offline() or any(registry.offered_variants(m) for m in MAIN_MODELS):
         return None
     found = hub_probe.probe(catalogue.hub_repos())
     registry.offer_downloads(found.sizes)
@@ -62,7 +62,7 @@ def offer_real_models(registry: Registry) -> str | None:
 
 def opening_model(registry: Registry) -> tuple[str, str]:
     """The model and variant the Text-to-Image tab opens on."""
-    model_id = served(registry, MAIN_MODELS, building=False)[0]
+    model_id = registry.served(MAIN_MODELS)[0]
     return model_id, variant_state(registry, model_id)["value"]
 
 
@@ -73,7 +73,7 @@ def first_start_build(settings: Settings,
     tabs whose models it lacks (shown_groups)."""
     registry = registry or Registry.from_settings(settings)
     stand_ins = [m for candidates in shown_groups(registry)
-                 for m in served(registry, candidates, building=True)
+                 for m in registry.served(candidates, building=True)
                  if catalogue.get(m).stand_in]
     return first_start.stand_in_build(registry.models_dir, stand_ins, settings.verbose)
 
@@ -83,7 +83,7 @@ def shown_groups(registry: Registry) -> list[tuple[str, ...]]:
     tab too, except on a Space that serves real models but not Segmind-VegaRT (its visitors
     could neither use a stand-in's noise nor export the model)."""
     def real(group: tuple[str, ...]) -> bool:
-        return any(registry.exported_variants(m) for m in group)
+        return any(registry.offered_variants(m) for m in group)
 
     if real(VEGA_MODELS) or not (on_space() and real(MAIN_MODELS)):
         return [MAIN_MODELS, VEGA_MODELS]
@@ -100,16 +100,6 @@ def make_engine(settings: Settings, registry: Registry) -> LocalEngine:
     return connect(settings, registry)
 
 
-def served(registry: Registry, candidates: tuple[str, ...], building: bool) -> list[str]:
-    """The real models exported here, else their stand-ins that are; while the stand-ins are
-    being built, every one of them, so that each is offered as soon as it is built."""
-    models = registry.served_models(candidates)
-    stand_ins = [catalogue.stand_in_for(m) for m in candidates]
-    if not models or building and all(catalogue.get(m).stand_in for m in models):
-        return stand_ins
-    return models
-
-
 def build_demo(registry: Registry, queue_size: int = Settings.queue_size,
                build: first_start.StandInBuild | None = None,
                engine: LocalEngine | None = None,
@@ -120,10 +110,10 @@ def build_demo(registry: Registry, queue_size: int = Settings.queue_size,
     engine = engine or LocalEngine(registry)
     # The user's own models (python -m export add) join the main tabs whatever their base:
     # those tabs take every model's settings from the catalogue; the VegaRT tab is one model's.
-    model_ids = served(registry, MAIN_MODELS, build is not None) + [
-        m for m in registry.catalogue.user_ids if registry.exported_variants(m)]
-    vega = VEGA_MODELS in shown_groups(registry) and served(registry, VEGA_MODELS,
-                                                             build is not None)[0]
+    model_ids = registry.served(MAIN_MODELS, build is not None) + [
+        m for m in registry.catalogue.user_ids if registry.offered_variants(m)]
+    vega = (VEGA_MODELS in shown_groups(registry)
+            and registry.served(VEGA_MODELS, build is not None)[0])
     compared = next((m for m in model_ids if "int8" in registry.catalogue.get(m).variants),
                     model_ids[0])
     # A Space offers the comparison only where it has both variants: its visitors cannot

@@ -58,13 +58,26 @@ def _labelled(registry: Registry, model_id: str, variant: str) -> str:
 def model_status(registry: Registry, model_id: str) -> str:
     spec = registry.catalogue.get(model_id)
     variants = ", ".join(_labelled(registry, model_id, v) for v in
-                         registry.exported_variants(model_id)) or "not exported yet"
+                         registry.offered_variants(model_id)) or "not exported yet"
     compiled = registry.precisions(model_id)
     if compiled:
         precision = ", ".join(f"**{p}** ({v}, as compiled)" for v, p in compiled.items())
     else:
         precision = (f"**{registry.precision_hint or 'device default'}** (asked: "
                      f"{registry.precision}; read back from the model once it is loaded)")
-    where = registry.served_from(model_id)
+    where = served_from(registry, model_id)
     return (f"**{spec.name}** ({variants}){f' from {where}' if where else ''}, precision "
             f"{precision}")
+
+
+def served_from(registry: Registry, model_id: str) -> str:
+    """Where the model's variants load from: the models folder, or the Hugging Face cache
+    (pre-exported repos), as Markdown."""
+    places = []
+    for variant in registry.offered_variants(model_id):
+        repo = registry.catalogue.get(model_id).hub_exports.get(variant)
+        place = (f"`{registry.models_dir / model_id}`" if registry.is_exported(model_id, variant)
+                 else f"the Hugging Face cache (`{repo}`)")
+        if place not in places:
+            places.append(place)
+    return " and ".join(places)

@@ -150,7 +150,7 @@ def variant_choice(registry: Registry, model_id: str) -> ModelRadio:
 
 def variant_state(registry: Registry, model_id: str, current: str | None = None) -> dict:
     """The variant choice's choices, value (the current one while it is still offered) and info."""
-    variants = registry.exported_variants(model_id) or ["fp16"]
+    variants = registry.offered_variants(model_id) or ["fp16"]
     value = current if current in variants else variants[0]
     return dict(choices=variants, value=value, info=variant_info(registry, model_id, variants))
 

@@ -97,7 +97,7 @@ def test_a_real_exported_model_is_preferred_over_the_stand_in(tmp_path):
     for model in ("tiny", "sdxl-turbo"):
         (tmp_path / model / "fp16").mkdir(parents=True)
         (tmp_path / model / "fp16" / "model_index.json").write_text("{}")
-    assert Registry(tmp_path).served_models(MAIN_MODELS)[0] == "sdxl-turbo"
+    assert Registry(tmp_path).served(MAIN_MODELS)[0] == "sdxl-turbo"
 
 
 @pytest.mark.parametrize("argv, ok", [
@@ -137,8 +137,8 @@ def test_an_unknown_variant_through_the_api_is_refused(client):
 def test_only_exported_variants_are_offered(models_dir, tmp_path):
     (tmp_path / "tiny" / "fp16").mkdir(parents=True)
     (tmp_path / "tiny" / "fp16" / "model_index.json").write_text("{}")
-    assert Registry(tmp_path).exported_variants("tiny") == ["fp16"]
-    assert Registry(models_dir).exported_variants("tiny") == ["fp16", "int8"]
+    assert Registry(tmp_path).offered_variants("tiny") == ["fp16"]
+    assert Registry(models_dir).offered_variants("tiny") == ["fp16", "int8"]
 
 
 def test_comparison_returns_both_images_and_every_figure(client):

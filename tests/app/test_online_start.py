@@ -53,7 +53,7 @@ def page_text(url: str) -> str:
 def test_the_real_models_are_offered_and_download_on_first_use(online):
     hub, registry = online
     assert offer_real_models(registry) is None
-    assert registry.served_models(MAIN_MODELS)[0] == "sdxl-turbo"
+    assert registry.served(MAIN_MODELS)[0] == "sdxl-turbo"
     size = sum(f.stat().st_size for f in (hub.root / TURBO).rglob("*") if f.is_file())
     assert registry.download_size("sdxl-turbo", "int8") == size
     demo = launch(registry, None)
@@ -78,7 +78,7 @@ def test_an_unreachable_hub_falls_back_to_the_stand_ins_saying_why(online):
     hub.fail_with = ConnectionError("Name or service not known")
     reason = offer_real_models(registry)
     assert "did not answer" in reason and "Name or service not known" in reason
-    assert registry.served_models(MAIN_MODELS)[0] == "tiny"
+    assert registry.served(MAIN_MODELS)[0] == "tiny"
     assert len([call for call in hub.calls if call[0] == "model_info"]) == 1  # asked once
     demo = launch(registry, reason)
     try:
@@ -93,7 +93,7 @@ def test_offline_nothing_is_asked(online, monkeypatch):
     hub, registry = online
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert offer_real_models(registry) is None
-    assert hub.calls == [] and registry.served_models(MAIN_MODELS)[0] == "tiny"
+    assert hub.calls == [] and registry.served(MAIN_MODELS)[0] == "tiny"
 
 
 def test_the_tabs_say_what_downloads_not_what_to_export(online):

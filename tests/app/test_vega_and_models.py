@@ -61,7 +61,7 @@ def test_stop_with_nothing_running_is_harmless(client):
 
 
 def test_the_main_tabs_offer_sdxl_base_with_its_settings(client, registry):
-    assert registry.served_models(MAIN_MODELS) == ["tiny", "tiny-base"]
+    assert registry.served(MAIN_MODELS) == ["tiny", "tiny-base"]
     steps, guidance, negative, width, _, variant, _ = model_settings(
         registry, "tiny-base", "text2image")
     spec = catalogue.get("tiny-base")

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
+from ui import header
 from ui.running import download_bar
 from pipelines import catalogue, generate
 from pipelines.registry import ModelNotAvailable, Registry
@@ -38,7 +39,7 @@ def empty(tmp_path):
 def test_a_preloaded_repo_is_served_offline(hub, empty, models_dir, monkeypatch, loaded):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     snapshot = put_in_cache(empty.hub_cache, REPO, models_dir / "tiny" / "fp16")
-    assert empty.available("tiny", "fp16") and ("tiny", "fp16") in empty.exported()
+    assert empty.available("tiny", "fp16") and ("tiny", "fp16") in empty.available_pairs()
     assert not empty.available("tiny", "int8")
     model = empty.get("tiny", "fp16")
     assert model.folder == snapshot
@@ -98,8 +99,8 @@ def preloaded_turbo(tmp_path):
 def test_a_space_serves_the_preloaded_real_model(preloaded_turbo, tmp_path):
     """The app serves the preloaded model: no stand-in export at start."""
     registry, _ = preloaded_turbo
-    assert registry.served_models(("sdxl-turbo", "sdxl-base"))[0] == "sdxl-turbo"
-    assert registry.exported_variants("sdxl-turbo") == ["int8"]
+    assert registry.served(("sdxl-turbo", "sdxl-base"))[0] == "sdxl-turbo"
+    assert registry.offered_variants("sdxl-turbo") == ["int8"]
     assert not (tmp_path / "models").exists()
 
 
@@ -111,7 +112,7 @@ def test_hub_exports_name_catalogue_variants():
 
 def test_the_header_says_a_preloaded_model_comes_from_the_hf_cache(preloaded_turbo):
     registry, repo = preloaded_turbo
-    assert registry.served_from("sdxl-turbo") == f"the Hugging Face cache (`{repo}`)"
+    assert header.served_from(registry, "sdxl-turbo") == f"the Hugging Face cache (`{repo}`)"
 
 
 def test_the_download_reports_progress_to_the_user(hub, empty, monkeypatch):

@@ -156,8 +156,8 @@ def test_the_catalogue_variant_of_each_public_repo_is_what_its_graph_says(from_h
 
 
 def test_the_space_serves_real_sdxl_turbo_and_sdxl_base(from_hub):
-    assert from_hub.exported_variants("sdxl-turbo") == ["int8"]
-    assert from_hub.exported_variants("sdxl-base") == ["int8-weights"]
+    assert from_hub.offered_variants("sdxl-turbo") == ["int8"]
+    assert from_hub.offered_variants("sdxl-base") == ["int8-weights"]
     assert from_hub.has_autoencoder("taesdxl")
     image = pixels(from_hub.get("sdxl-turbo", "int8"), requests("sdxl-turbo", "int8")[0])
     assert image.shape == (256, 256, 3)

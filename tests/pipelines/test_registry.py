@@ -10,6 +10,7 @@ from pipelines.compiled import Shape
 from pipelines.errors import InvalidSetting
 from pipelines.registry import ModelNotAvailable, Registry, ram_estimate, unet_shape
 from pipelines.requests import Text2Image, validate
+from ui import header
 
 
 @pytest.fixture
@@ -118,14 +119,15 @@ def test_the_registry_reads_no_turbo_variables(monkeypatch, tmp_path):
 
 def test_what_is_served_and_from_where(models_dir, tmp_path):
     registry = Registry(models_dir, hub_cache=tmp_path / "hf-cache")
-    assert registry.exported_variants("tiny") == ["fp16", "int8"]
-    assert registry.exported_variants("sdxl-turbo") == []
+    assert registry.offered_variants("tiny") == ["fp16", "int8"]
+    assert registry.offered_variants("sdxl-turbo") == []
     # Nothing real is exported: the stand-ins of the candidates serve.
-    assert registry.served_models(("sdxl-turbo", "sdxl-base")) == ["tiny", "tiny-base"]
-    assert registry.served_models(("segmind-vegart",)) == ["tiny-vega"]
-    assert registry.served_from("tiny") == f"`{models_dir / 'tiny'}`"
+    assert registry.served(("sdxl-turbo", "sdxl-base")) == ["tiny", "tiny-base"]
+    assert registry.served(("segmind-vegart",)) == ["tiny-vega"]
+    assert header.served_from(registry, "tiny") == f"`{models_dir / 'tiny'}`"
     empty = Registry(tmp_path / "empty", hub_cache=tmp_path / "hf-cache")
-    assert empty.served_models(("sdxl-turbo", "sdxl-base")) == []  # and nothing is exported
+    # Nothing here at all: the stand-ins serve, which a first start builds; asking made none.
+    assert empty.served(("sdxl-turbo", "sdxl-base")) == ["tiny", "tiny-base"]
     assert not (tmp_path / "empty").exists()
 
 
