@@ -6,7 +6,7 @@ flags and TURBO_* variables, builds the app (ui/) and launches it.
                   [--ov-cache/--no-ov-cache] [--static-shapes] [--preload] [--mcp] [-v]
                   [--ray local|auto|ADDRESS [--replicas N]]
 
-Every flag has a TURBO_* variable (README, Configuration). `import app` builds nothing;
+Every flag has a TURBO_* variable (README.md, Configuration). `import app` builds nothing;
 `app.demo` (what `gradio app.py` reload mode asks for) builds the app from this process's flags.
 """
 

@@ -6,7 +6,7 @@ weights, a tenth of SDXL's), small enough for a shared 24 GB machine. Each piece
 its own child process; reported: the process's growth in anonymous memory (RSS less
 file-backed pages) while quantizing, the peak disk taken by the tensors crossing the cuts, and
 the time. Calibration inputs are random (memory does not depend on their values). Results go
-to benchmarks/results/split_memory-<host>.json; README's "Split calibration" quotes them."""
+to benchmarks/results/split_memory-<host>.json; docs/models.md's "Split calibration" quotes them."""
 
 import argparse
 import json

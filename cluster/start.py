@@ -53,7 +53,7 @@ def start_ray(address: str, verbose: bool = False) -> bool:
     if ray.is_initialized():
         return local
     # The workers import pipelines/ and cluster/ from this checkout (on a cluster of several
-    # machines, each has the checkout: see README, Scale out).
+    # machines, each has the checkout: see docs/ray.md).
     runtime_env = {"env_vars": {"PYTHONPATH": str(ROOT)}}
     try:
         if local:

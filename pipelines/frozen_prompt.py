@@ -84,7 +84,7 @@ class Kept:
     """The frozen prompts of one model, the `size` last used, and the `size` prompts seen
     last: a prompt is frozen when asked (a batch, a Live stream) or when it comes again (a
     re-roll, a real-time session's next frame). Bounded both ways, as each frozen prompt holds
-    its encodings (some 16 MB at full size): more prompts than that taking turns evict the
+    its encodings (tens of MB at full size): more prompts than that taking turns evict the
     oldest, and those not asked to be kept then run the encoders as if never seen. Not
     thread-safe: the model's lock guards it."""
 

@@ -10,7 +10,7 @@ def on_a_worker_thread(call):
 
     Why: on some CPUs an OpenVINO inference called from a process's main thread takes much
     longer than from any other thread (measured with pure OpenVINO on the full-size UNet; see
-    docs/speed.md); neither OpenVINO nor Python documents why."""
+    docs/usage.md); neither OpenVINO nor Python documents why."""
     outcome = {}
 
     def work():

@@ -1,4 +1,7 @@
-"""The Image-to-Image tab: an uploaded image and a prompt in, a transformed image out."""
+"""The Image-to-Image tab: an uploaded image and a prompt in, a transformed image out.
+
+Its event function repeats the other tabs' on purpose: its signature is its API (the parameter
+names and order gradio_client and MCP clients see), so each tab writes its own."""
 
 import gradio as gr
 

@@ -1,5 +1,8 @@
 """The Inpaint tab: an image, a region painted on it and a prompt in; the image with only that
-region repainted out."""
+region repainted out.
+
+Its event function repeats the other tabs' on purpose: its signature is its API (the parameter
+names and order gradio_client and MCP clients see), so each tab writes its own."""
 
 import gradio as gr
 

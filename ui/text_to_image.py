@@ -1,4 +1,7 @@
-"""The Text-to-Image tab: a prompt in, an image out, with real-time mode."""
+"""The Text-to-Image tab: a prompt in, an image out, with real-time mode.
+
+Its event function repeats the other tabs' on purpose: its signature is its API (the parameter
+names and order gradio_client and MCP clients see), so each tab writes its own."""
 
 import gradio as gr
 

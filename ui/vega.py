@@ -1,5 +1,8 @@
 """The Segmind-VegaRT tab: Segmind-Vega with the VegaRT LCM-LoRA fused, text-to-image and
-image-to-image in 2-8 steps."""
+image-to-image in 2-8 steps.
+
+Its event functions repeat the other tabs' on purpose: each signature is its API (the parameter
+names and order gradio_client and MCP clients see), so each tab writes its own."""
 
 import gradio as gr
 
