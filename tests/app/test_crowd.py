@@ -1,19 +1,18 @@
 """A crowd on the tiny stand-in, spoken to as the page's JavaScript does (the queue's join and
 the session's message stream): 48 real-time sessions and 4 Live sketch streams at once beside
-3 streaming batches of 8 steps with previews (the Segmind-VegaRT tab's), one of them stopped. Every call is answered (an
-image, or a message such as "busy, try again"), nothing hangs, and a plain request right
-after returns within seconds. Real-time and Live wait on the event loop, not on gradio's
-worker threads (40), and a run never waits on a consumer while it holds the model."""
+3 streaming batches of 8 steps with previews (the Segmind-VegaRT tab's), one of them stopped.
+Every call is answered (an image, or a message such as "busy, try again"), nothing hangs, and a
+plain request right after returns within seconds. Real-time and Live wait on the event loop, not
+on gradio's worker threads (40), and a run never waits on a consumer while it holds the model."""
 
-import io
 import json
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 from PIL import Image, ImageDraw
+
+from benchmarks.page import App, Page, answered
 
 CROWD_SECONDS = 15  # each real-time session and Live stream sends for this long
 DEADLINE = 300  # seconds for the whole crowd: a hang shows as a timeout, not a stuck suite
@@ -28,58 +27,6 @@ def url(models_dir):
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH_OPTIONS)
     yield demo.local_url
     demo.close()
-
-
-class Page:
-    """One browser session: events by api name, as the page finds them in its config."""
-
-    def __init__(self, url: str, fns: dict[str, int]):
-        self.url, self.fns, self.session = url, fns, uuid.uuid4().hex
-
-    def call(self, api_name: str, data: list, on_message=None) -> dict:
-        """Join the queue and read this session's messages up to the event's end: its
-        process_completed message (success with output, or an error)."""
-        joined = httpx.post(self.url + "gradio_api/queue/join", timeout=30, json={
-            "data": data, "fn_index": self.fns[api_name], "session_hash": self.session,
-            "event_data": None, "trigger_id": None})
-        joined.raise_for_status()
-        event = joined.json()["event_id"]
-        with httpx.stream("GET", self.url + "gradio_api/queue/data", timeout=DEADLINE,
-                          params={"session_hash": self.session}) as messages:
-            for line in messages.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                message = json.loads(line[5:])
-                if message.get("event_id") != event:
-                    continue
-                if on_message:
-                    on_message(message)
-                if message["msg"] == "process_completed":
-                    return message
-        raise AssertionError(f"{api_name}: the stream ended without an answer")
-
-    def stop(self, api_name: str) -> None:
-        """A tab's Stop button (not queued)."""
-        httpx.post(self.url + "gradio_api/run/predict", timeout=30, json={
-            "data": [], "fn_index": self.fns[api_name], "session_hash": self.session}
-        ).raise_for_status()
-
-    def upload(self, image: Image.Image) -> dict:
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        paths = httpx.post(self.url + "gradio_api/upload", timeout=30,
-                           files={"files": ("sketch.png", buffer.getvalue(), "image/png")})
-        return {"path": paths.json()[0], "meta": {"_type": "gradio.FileData"}}
-
-
-def answered(message: dict) -> str:
-    """"image", or the message an error shows; anything else fails the test."""
-    if message["success"]:
-        assert message["output"]["data"][0], message
-        return "image"
-    error = message["output"].get("error") or ""
-    assert error, message  # a bare failure is not an answer a user can read
-    return error
 
 
 def realtime(page: Page, until: float) -> list[str]:
@@ -122,9 +69,7 @@ def batch(page: Page, stop: bool) -> tuple[dict, int]:
 
 
 def test_a_crowd_is_answered_and_the_server_stays_responsive(url):
-    config = httpx.get(url + "config", timeout=30).json()
-    fns = {d["api_name"]: d["id"] for d in config["dependencies"] if d.get("api_name")}
-    page = lambda: Page(url, fns)
+    page = App(url).page
     page().call("text_to_image", ["warm up", 1, False, 1, 256, 256, "fp16", True, "tiny", 0.0,
                                   None, 1])  # the model's load is not the crowd's
     began = time.monotonic()
