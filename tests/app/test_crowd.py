@@ -33,9 +33,9 @@ def realtime(page: Page, until: float) -> list[str]:
     """A real-time session typing: a request as soon as the last is answered, until then."""
     outcomes = []
     while time.monotonic() < until:
-        outcomes.append(answered(page.call("realtime", [
-            True, f"a lighthouse, take {len(outcomes)}", len(outcomes), 1, 256, 256, "fp16",
-            True, "tiny", 0.0, None])))
+        outcomes.append(answered(page.call(
+            "realtime", True, f"a lighthouse, take {len(outcomes)}", len(outcomes), 1, 256, 256,
+            "fp16", True, "tiny", 0.0, None)))
     return outcomes
 
 
@@ -46,9 +46,9 @@ def live(page: Page, until: float) -> list[str]:
         frame = len(outcomes)
         sketch = Image.new("RGB", (256, 256), "white")
         ImageDraw.Draw(sketch).ellipse((40 + frame % 10 * 10, 40, 200, 200), fill="red")
-        outcomes.append(answered(page.call("sketch_frame", [
-            {"background": None, "layers": [], "composite": page.upload(sketch)},
-            "a red apple", 0.5, 2, 256, frame, "fp16", "tiny"])))
+        outcomes.append(answered(page.call(
+            "sketch_frame", {"background": None, "layers": [], "composite": page.upload(sketch)},
+            "a red apple", 0.5, 2, 256, frame, "fp16", "tiny")))
     return outcomes
 
 
@@ -63,15 +63,15 @@ def batch(page: Page, stop: bool) -> tuple[dict, int]:
             if stop and len(streamed) == 1:
                 page.stop("vega_stop")
 
-    final = page.call("vega_text_to_image", ["a castle at dusk", None, 8, 1.0, 512, 512, 5,
-                                             False, "fp16", True, 2], on_message)
+    final = page.call("vega_text_to_image", "a castle at dusk", None, 8, 1.0, 512, 512, 5, False,
+                      "fp16", True, 2, on_message=on_message)
     return final, len(streamed)
 
 
 def test_a_crowd_is_answered_and_the_server_stays_responsive(url):
     page = App(url).page
-    page().call("text_to_image", ["warm up", 1, False, 1, 256, 256, "fp16", True, "tiny", 0.0,
-                                  None, 1])  # the model's load is not the crowd's
+    page().call("text_to_image", "warm up", 1, False, 1, 256, 256, "fp16", True, "tiny", 0.0,
+                None, 1)  # the model's load is not the crowd's
     began = time.monotonic()
     until = began + CROWD_SECONDS
     with ThreadPoolExecutor(max_workers=64) as pool:
@@ -94,6 +94,6 @@ def test_a_crowd_is_answered_and_the_server_stays_responsive(url):
     stopped = batched[0][0]
     assert stopped["success"] and "Stopped" in json.dumps(stopped["output"]["data"])
     asked = time.monotonic()
-    assert answered(page().call("text_to_image", ["right after", 2, False, 1, 256, 256, "fp16",
-                                                  True, "tiny", 0.0, None, 1])) == "image"
+    assert answered(page().call("text_to_image", "right after", 2, False, 1, 256, 256, "fp16",
+                                True, "tiny", 0.0, None, 1)) == "image"
     assert time.monotonic() - asked < 30
