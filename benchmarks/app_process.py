@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -62,9 +64,26 @@ def stop(process: subprocess.Popen, seconds: float = 60) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
+@contextmanager
+def serving(log: Path, *flags: str, seconds: float) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`python app.py *flags` on a free loopback port, up (waited for at most `seconds`):
+    (the process, its URL), stopped on leaving."""
+    port = free_port()
+    process = start(log, *flags, "--port", str(port))
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_up(process, url, log, seconds)
+        yield process, url
+    finally:
+        stop(process)
+
+
+def status(pid: int) -> dict[str, str]:
+    """The process's /proc status fields (VmRSS, VmHWM, Threads, ...), as text."""
+    return dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text()
+                .splitlines())
+
+
 def peak_rss_gb(pid: int) -> float:
     """The process's peak resident memory so far (VmHWM), in GB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) * 1024 / 2**30, 3)
-    raise RuntimeError(f"no VmHWM for process {pid}")
+    return round(int(status(pid)["VmHWM"].split()[0]) * 1024 / 2**30, 3)

@@ -46,17 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     name = machine.name()
     with tempfile.TemporaryDirectory(prefix="turbo-soak-") as work:
         log = Path(work) / "app.log"
-        port = app_process.free_port()
-        process = app_process.start(log, "--models-dir", str(models_dir), "--port", str(port))
-        url = f"http://127.0.0.1:{port}/"
         try:
-            app_process.wait_until_up(process, url, log, START_SECONDS)
-            summary = _soak(App(url), process.pid, args)
-        except Exception:
+            with app_process.serving(log, "--models-dir", str(models_dir),
+                                     seconds=START_SECONDS) as (process, url):
+                summary = _soak(App(url), process.pid, args)
+        except Exception:  # the log goes with the work folder: show it first
             print(log.read_text()[-3000:])
             raise
-        finally:
-            app_process.stop(process)
     summary.update({"benchmark": "soak", "machine": name, "date": time.strftime("%Y-%m-%d"),
                     "cpu": machine.cpu(), "cpu_count": os.cpu_count(),
                     "minutes": args.minutes, "clients": args.clients})
@@ -203,8 +199,7 @@ def _client(page: Page, client: int, until: float) -> list[dict]:
 def _sample(pid: int, samples: list, done: threading.Event) -> None:
     began = time.monotonic()
     while True:
-        status = dict(line.split(":", 1) for line in
-                      Path(f"/proc/{pid}/status").read_text().splitlines())
+        status = app_process.status(pid)
         samples.append({"s": round(time.monotonic() - began, 1),
                         "rss_gb": round(int(status["VmRSS"].split()[0]) / 2**20, 3),
                         "threads": int(status["Threads"])})

@@ -40,15 +40,10 @@ def main(argv: list[str] | None = None) -> int:
                "clients": args.clients, "seconds": args.seconds, "models_dir": str(models_dir)}
     build_what_the_app_builds_at_start(models_dir)
     log = Path(tempfile.mkdtemp(prefix="turbo-throughput-")) / "app.log"  # not a result
-    port = app_process.free_port()
-    process = app_process.start(log, "--models-dir", str(models_dir), "--port", str(port))
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        app_process.wait_until_up(process, url, log, START_SECONDS)
+    with app_process.serving(log, "--models-dir", str(models_dir),
+                             seconds=START_SECONDS) as (process, url):
         summary.update(_measure(url, model, variant, args))
         summary["app_peak_rss_gb"] = app_process.peak_rss_gb(process.pid)
-    finally:
-        app_process.stop(process)
     summary["targets"] = targets(summary)
     base = args.results / f"throughput-{name}"
     report.write(base, summary, markdown(summary))
