@@ -48,9 +48,9 @@ class MaskEditor(gr.ImageEditor):
 def uploaded(path: str) -> str:
     """`path` where it names a file gradio stored for this app (its upload folder, where
     uploads and examples go); anything else an API client sends as file data (a file of the
-    server's, a URL) is refused. gradio checks this too, but lets URLs and its static files
-    through, and these two components read the file themselves: written by hand so that only
-    files of this app are ever read."""
+    server's) is refused. gradio checks this too, but passes its static files through, and
+    these two components read the file themselves: written by hand so that only files of this
+    app are ever read."""
     folder = Path(gradio.utils.get_upload_folder()).resolve()
     if not Path(path).resolve().is_relative_to(folder):
         raise gr.Error("Only files uploaded to this app are read: upload the image (API "
