@@ -2,6 +2,8 @@
 the tiny stand-in: the kept encodings give the same image bytes as the real text encoders, they
 really replace them, and they never serve another prompt or a guided request."""
 
+import os
+
 import numpy as np
 import openvino_genai as genai
 
@@ -120,3 +122,24 @@ def test_more_prompts_than_are_kept_taking_turns_run_the_encoders(loaded, monkey
     for prompt in prompts:  # asked to be kept (a Live stream's frames): the last `size` stay
         generate.run(loaded, validate(t2i(prompt=prompt, seed=4, reuse_prompt=True)))
     assert [p in loaded.parts.kept for p in prompts] == [False] + [True] * size
+
+
+def threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def test_prompts_kept_past_the_bound_leave_no_threads_behind(loaded):
+    # Each kept prompt holds two compiled encoders, and OpenVINO starts threads for each
+    # compiled model, which it keeps for the next one once that model is freed. So a model
+    # freezing prompt after prompt (a crowd of Live streams) reaches a level of threads once
+    # its kept prompts are full and stays there: the evicted ones must really be freed.
+    parts = loaded.parts
+    size = parts.kept.size
+    for n in range(size):
+        parts.freeze(f"a paper boat number {n}")
+    full = threads()
+    for n in range(size, 6 * size):  # five times the bound more, each evicting the oldest
+        parts.freeze(f"a paper boat number {n}")
+    assert len([n for n in range(6 * size) if f"a paper boat number {n}" in parts.kept]) == size
+    # Were the evicted ones kept alive, each would hold about four threads more: 80 here.
+    assert threads() - full < 8
