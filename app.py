@@ -17,20 +17,20 @@ import sys
 
 from pipelines import settings as config
 from pipelines.errors import UserError
-from pipelines.settings import Settings
+from ui.app_settings import AppSettings
 
 
 def parser() -> argparse.ArgumentParser:
     command = argparse.ArgumentParser(prog="python app.py", description="turbo-studio web app")
-    config.add_flags(command)
+    config.add_flags(command, kind=AppSettings)
     return command
 
 
-def parse_settings(argv: list[str] | None = None) -> Settings:
+def parse_settings(argv: list[str] | None = None) -> AppSettings:
     """Settings from the flags (argv; None: this process's), else TURBO_* variables; a value
     that cannot work stops here with a usage message (exit status 2)."""
     command = parser()
-    _, settings = config.parse(command, argv)
+    _, settings = config.parse(command, argv, kind=AppSettings)
     from pipelines import device  # imports OpenVINO: after the flags are read
 
     try:
@@ -40,13 +40,13 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
     return settings
 
 
-def create_demo(settings: Settings):
+def create_demo(settings: AppSettings):
     from ui.demo import create_demo as build  # gradio and OpenVINO: only when an app is made
 
     return build(settings)
 
 
-def launch_options(settings: Settings) -> dict:
+def launch_options(settings: AppSettings) -> dict:
     """demo.launch's arguments for these settings."""
     from ui.demo import LAUNCH_OPTIONS
 

@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.registry import Registry
     from pipelines.settings import Settings
 
-    settings = Settings(models_dir=models_dir, ray="local", replicas=1)
+    settings = Settings(models_dir=models_dir)
     # The UI's registry (catalogue, validation) and the in-process engine for the hop, with
     # all cores' threads: what one replica gets.
     registry = Registry.from_settings(settings, threads=os.cpu_count())

@@ -26,8 +26,10 @@ class ClusterUnavailable(UserError, RuntimeError):
     """Ray is not installed, or the cluster asked for cannot be reached."""
 
 
-def connect(settings: Settings, registry: Registry):
-    """A RayEngine on the cluster `settings.ray` names, with the workers deployed there."""
+def connect(settings: Settings, registry: Registry, address: str, replicas: int = 1):
+    """A RayEngine on the cluster `address` names ("local": one started here), with
+    `replicas` model workers deployed there on these serving settings, or those found there
+    when they are deployed already."""
     try:
         import ray  # only here: Ray is an optional dependency
     except ImportError:
@@ -36,11 +38,11 @@ def connect(settings: Settings, registry: Registry):
     from cluster.engine import RayEngine
     from cluster.worker import running_replicas
 
-    local = start_ray(settings.ray, settings.verbose)
-    replicas = running_replicas()
-    handle = _app_handle() if replicas else deploy(settings, settings.replicas, local)
-    cluster = "a local Ray cluster" if local else f"the Ray cluster at {settings.ray}"
-    return RayEngine(registry, handle, slots=max(replicas, settings.replicas), cluster=cluster,
+    local = start_ray(address, settings.verbose)
+    running = running_replicas()
+    handle = _app_handle() if running else deploy(settings.serving(), replicas, local)
+    cluster = "a local Ray cluster" if local else f"the Ray cluster at {address}"
+    return RayEngine(registry, handle, slots=max(running, replicas), cluster=cluster,
                      alive=answers(ray.get_runtime_context().gcs_address))
 
 

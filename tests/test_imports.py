@@ -61,3 +61,14 @@ def test_no_module_imports_itself_back():
     graph = {name: imports(path, known) - {name} for name, path in known.items()}
     assert len(graph) > 50 and graph["pipelines.registry"]  # the graph was read
     assert circles(graph) == []
+
+
+def test_pipelines_serve_models_and_import_no_layer_above():
+    # The web app (ui/, app.py), Ray (cluster/), the exporter and the benchmarks stand on
+    # pipelines/; its settings are the serving ones, the web server's live in ui/.
+    known = modules()
+    above = ("app", "ui", "cluster", "export", "benchmarks")
+    reaching_up = {name: sorted(imported for imported in imports(path, known)
+                                if imported.split(".")[0] in above)
+                   for name, path in known.items() if name.startswith("pipelines")}
+    assert {name: up for name, up in reaching_up.items() if up} == {}

@@ -10,6 +10,7 @@ from pipelines.registry import Registry
 from pipelines.requests import MAX_UPLOAD_BYTES
 from pipelines.settings import Settings, hub_offline, on_space
 from ui import examples, first_start, preload
+from ui.app_settings import AppSettings
 from ui.compare import compare_tab, missing_note
 from ui.generation import refresh_exported
 from ui.header import header, status_line
@@ -32,7 +33,7 @@ MAIN_MODELS = ("sdxl-turbo", "sdxl-base")
 VEGA_MODELS = ("segmind-vegart",)
 
 
-def create_demo(settings: Settings) -> gr.Blocks:
+def create_demo(settings: AppSettings) -> gr.Blocks:
     """The app as the settings say; on a start that lacks stand-ins, they are built in the
     background while the page is up, and with --preload the opening model is loaded then
     too (ui.preload)."""
@@ -90,17 +91,17 @@ def shown_groups(registry: Registry) -> list[tuple[str, ...]]:
     return [MAIN_MODELS]
 
 
-def make_engine(settings: Settings, registry: Registry) -> LocalEngine:
+def make_engine(settings: AppSettings, registry: Registry) -> LocalEngine:
     """This process, or Ray Serve's model workers where --ray says (Ray is imported only then;
     an unreachable cluster stops the start with a message, cluster.start.ClusterUnavailable)."""
     if settings.ray is None:
         return LocalEngine(registry)
     from cluster.start import connect
 
-    return connect(settings, registry)
+    return connect(settings, registry, settings.ray, settings.replicas)
 
 
-def build_demo(registry: Registry, queue_size: int = Settings.queue_size,
+def build_demo(registry: Registry, queue_size: int = AppSettings.queue_size,
                build: first_start.StandInBuild | None = None,
                engine: LocalEngine | None = None,
                offline_reason: str | None = None) -> gr.Blocks:

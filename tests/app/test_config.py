@@ -11,7 +11,10 @@ import pytest
 
 import app
 from pipelines import settings
-from pipelines.settings import OPTIONS, Settings
+from pipelines.settings import Settings
+from ui.app_settings import AppSettings
+
+OPTIONS = AppSettings.OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,8 +40,12 @@ def test_every_flag_has_an_environment_variable(clean_env, tmp_path):
     assert got.ram_budget_gb == 2.5 and got.ram_budget == int(2.5 * 2**30)
     assert (got.ov_cache, got.static_shapes, got.precision, got.verbose) == (False, True, "f32",
                                                                               True)
+    # The web server's settings are the app's, not the serving settings the registry, the
+    # CLIs and Ray's workers take.
+    assert not {"host", "port", "share", "auth", "queue_size", "mcp", "ray", "replicas",
+                "preload"} & set(settings.SERVING)
     # Every setting has both, with one naming rule.
-    assert {f.name for f in dataclasses.fields(Settings)} == set(OPTIONS)
+    assert {f.name for f in dataclasses.fields(AppSettings)} == set(OPTIONS)
     help_text = app.parser().format_help()
     assert all(option.flag in help_text and option.variable in help_text
                for option in OPTIONS.values())
@@ -56,7 +63,7 @@ def test_flags_win_over_the_environment(clean_env, tmp_path):
 def test_defaults_are_loopback_and_cpu(clean_env):
     got = app.parse_settings([])
     assert (got.host, got.port, got.share, got.device) == ("127.0.0.1", 7860, False, "CPU")
-    assert got == Settings()
+    assert got == AppSettings()
 
 
 def test_a_space_binds_every_interface_and_preloads(clean_env):
@@ -156,4 +163,4 @@ def test_a_command_reads_only_the_variables_of_its_own_flags(clean_env, tmp_path
     command = settings.argparse.ArgumentParser()
     settings.add_flags(command, ("models_dir", "verbose"))
     _, got = settings.parse(command, [])
-    assert got.models_dir == tmp_path and got.port == Settings.port and not got.share
+    assert got == Settings(models_dir=tmp_path)  # the serving settings, the web app's unread

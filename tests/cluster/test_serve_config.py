@@ -11,7 +11,8 @@ pytest.importorskip("ray")
 from ray.serve.schema import ServeDeploySchema  # noqa: E402
 
 from cluster.worker import APP, DEPLOYMENT, ModelWorker, app  # noqa: E402
-from pipelines.settings import InvalidSetting, Settings, check, from_flags  # noqa: E402
+from pipelines.settings import InvalidSetting, from_flags  # noqa: E402
+from ui.app_settings import AppSettings  # noqa: E402
 
 CLUSTER = Path(__file__).resolve().parents[2] / "cluster"
 
@@ -47,11 +48,12 @@ def test_the_config_builds_workers_with_its_settings(tmp_path):
 
 
 def test_replicas_need_ray_and_are_at_least_one():
-    assert from_flags({"ray": "local", "replicas": "3"}) == Settings(ray="local", replicas=3)
-    from_environment = from_flags({"ray": None, "replicas": None},
+    given = from_flags({"ray": "local", "replicas": "3"}, kind=AppSettings)
+    assert given == AppSettings(ray="local", replicas=3)
+    from_environment = from_flags({"ray": None, "replicas": None}, kind=AppSettings,
                                   environ={"TURBO_RAY": "auto", "TURBO_REPLICAS": "2"})
     assert (from_environment.ray, from_environment.replicas) == ("auto", 2)
     with pytest.raises(InvalidSetting, match="give --ray local"):
-        check(Settings(replicas=2))
+        AppSettings(replicas=2).check()
     with pytest.raises(InvalidSetting, match="at least 1"):
-        check(Settings(ray="local", replicas=0))
+        AppSettings(ray="local", replicas=0).check()

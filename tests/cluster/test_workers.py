@@ -33,9 +33,8 @@ def ui_registry(models_dir):
 def engine(models_dir, ui_registry):
     # Each replica's RAM budget holds one tiny model, not two: multiplexing must keep to it.
     one_model = ram_estimate(models_dir / "tiny" / "fp16") * 1.5
-    settings = Settings(models_dir=models_dir, ray="local", replicas=2,
-                        ram_budget_gb=2 * one_model / 2**30)
-    engine = connect(settings, ui_registry)
+    settings = Settings(models_dir=models_dir, ram_budget_gb=2 * one_model / 2**30)
+    engine = connect(settings, ui_registry, "local", replicas=2)
     yield engine
     serve.shutdown()
     ray.shutdown()
