@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import machine
+from benchmarks import machine, report
 from benchmarks.folders import existing, prepare
 from benchmarks.int8_unet import RESULTS
 
@@ -89,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     name = (machine.name() + ("-quick" if args.quick else "")
             + ("" if args.variant == "fp16" else f"-{args.variant}"))
     out = args.results / f"batch_unet-{name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    report.write(out.with_suffix(""), result)
     print(json.dumps({k: v for k, v in result.items() if k != "cpu"}, indent=2))
     print(f"wrote {out}")
     return 0

@@ -7,7 +7,6 @@ each decoder, through registry.get and generate.run as the app calls them. Media
 --repeats after one warm-up. Writes benchmarks/results/fast_decoder-<host>.json."""
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -15,6 +14,7 @@ import sys
 import psutil
 from PIL import Image
 
+from benchmarks import report as results
 from benchmarks.int8_unet import RESULTS
 from benchmarks.full_size import build_full_size
 
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     report["rss_gb_both_decoders_loaded"] = round(psutil.Process().memory_info().rss / 2**30, 2)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"fast_decoder-{platform.node()}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    results.write(path.with_suffix(""), report)
     print(f"wrote {path}")
     return 0
 

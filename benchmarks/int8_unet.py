@@ -25,6 +25,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks import machine
+from benchmarks import report as results
 from benchmarks.memlimit import MemoryLimit
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     options = ("compile-memory" if args.compile_memory else "weights-only" if args.weights_only
                else "".join(args.export_options) or "defaults")
     path = RESULTS / f"int8_unet-{machine.name()}-{options.strip('-')}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    results.write(path.with_suffix(""), report)
     print(f"wrote {path}")
     return 0
 

@@ -37,13 +37,11 @@ from pathlib import Path
 
 from benchmarks import app_process, folders, machine, report
 from benchmarks.memlimit import MemoryLimit, Unavailable
-from export import manifest
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODEL = "sdxl-turbo"  # the catalogue entry whose public repos are laid out (quick: its stand-in)
 PROMPT = "a cinematic photo of a red fox in a snowy forest at sunrise, detailed fur"
 SEED = 42
-SERVING_PACKAGES = ("openvino", "openvino-genai", "optimum-intel", "nncf", "gradio")
 SAME_SPEED = 1.05  # hub ÷ ours at most, per workload: the view adds no work per image
 START_SECONDS = 1200
 
@@ -56,9 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     built = folders.prepare(args.quick, {"int8", "taesd"})
     cache = _hub_cache(built)
     summary = {"benchmark": "public_layouts", "machine": name, "quick": args.quick,
-               "date": time.strftime("%Y-%m-%d"), "commit": _commit(), "cpu": machine.cpu(),
-               "cpu_count": os.cpu_count(), "repeats": args.repeats,
-               "repos": list(_repos()), "versions": manifest.versions(SERVING_PACKAGES)}
+               **report.provenance(), "repeats": args.repeats, "repos": list(_repos())}
     # The work folder holds both sides' compiled-model caches (about 10 GB at full size): it
     # goes when the run ends, failed or not, so that repeated runs never fill the disk.
     with tempfile.TemporaryDirectory(prefix="turbo-public-layouts-") as folder:
@@ -339,12 +335,6 @@ def markdown(summary: dict) -> str:
               f"{start.get('second_image_s', '–')} | {start.get('peak_gb', '–')} | "
               f"{start.get('oom_killed', start.get('memory_limit', '–'))} |", ""]
     return "\n".join(lines)
-
-
-def _commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True, cwd=Path(__file__).resolve().parents[1])
-    return done.stdout.strip() or "unknown"
 
 
 if __name__ == "__main__":

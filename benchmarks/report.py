@@ -1,7 +1,11 @@
 """Ratios, targets, the Markdown table and the PNG chart of one benchmark run."""
 
 import json
+import os
 import statistics
+import subprocess
+import time
+from importlib import metadata
 from pathlib import Path
 
 STAGE_ORDER = ["text encoders", "VAE encoder", "UNet", "decoder", "total"]
@@ -88,11 +92,55 @@ def _targets(summary: dict) -> dict:
     return targets
 
 
-def write(base: Path, summary: dict, text: str) -> None:
-    """<base>.json (the summary) and <base>.md (its Markdown `text`), creating the folder."""
+# The packages a figure depends on, recorded with every run (those installed).
+PACKAGES = ("openvino", "openvino-genai", "optimum-intel", "nncf", "diffusers", "transformers",
+            "torch", "gradio", "ray")
+
+
+def write(base: Path, summary: dict, text: str | None = None) -> None:
+    """<base>.json (the summary, with where it was run: provenance()) and, given its Markdown
+    `text`, <base>.md, ending with the same; creates the folder. Every results file is
+    written here."""
+    summary.update({key: value for key, value in provenance().items() if key not in summary})
     base.parent.mkdir(parents=True, exist_ok=True)
     base.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
-    base.with_suffix(".md").write_text(text)
+    if text is not None:
+        base.with_suffix(".md").write_text(text.rstrip("\n") + "\n\n" + footer(summary) + "\n")
+
+
+def provenance() -> dict:
+    """The date, the commit (with "+changes" where the tree differs from it), the packages'
+    versions and the CPU a run had: what its figures depend on."""
+    from benchmarks import machine
+
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=root)
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    if git("status", "--porcelain", "--untracked-files=no"):
+        commit += "+changes"
+    return {"date": time.strftime("%Y-%m-%d"), "commit": commit,
+            "versions": _versions(), "cpu": machine.cpu(), "cpu_count": os.cpu_count()}
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def footer(summary: dict) -> str:
+    versions = ", ".join(f"{name} {v}" for name, v in summary.get("versions", {}).items())
+    return (f"_Run {summary.get('date', '?')} at commit {summary.get('commit', '?')} on "
+            f"{summary.get('cpu', {}).get('name', '?')} ({summary.get('cpu_count', '?')} CPUs); "
+            f"{versions}._")
 
 
 def check(value: float, limit: float, unit: str = "×", at_most: bool = True) -> dict:

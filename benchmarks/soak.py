@@ -24,7 +24,6 @@ for. Writes benchmarks/results/soak-<machine>.json and .md."""
 import argparse
 import itertools
 import json
-import os
 import statistics
 import tempfile
 import threading
@@ -61,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:  # the log goes with the work folder: show it first
             print(log.read_text()[-3000:])
             raise
-    summary.update({"benchmark": "soak", "machine": name, "date": time.strftime("%Y-%m-%d"),
-                    "cpu": machine.cpu(), "cpu_count": os.cpu_count(),
+    summary.update({"benchmark": "soak", "machine": name, **report.provenance(),
                     "minutes": args.minutes, "clients": args.clients})
     summary["targets"] = targets(summary)
     base = args.results / f"soak-{name}"

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks import report as results
+
 RESULTS = Path(__file__).resolve().parent / "results"
 INPUTS = {"sample": (1, 4, 64, 64), "encoder_hidden_states": (1, 77, 2048),
           "text_embeds": (1, 1280), "time_ids": (1, 6)}  # and timestep, an int64 of shape (1,)
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             report["runs"].append(json.loads(out.strip().splitlines()[-1]))
             print(report["runs"][-1], flush=True)
     path = RESULTS / f"split_memory-{platform.node()}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    results.write(path.with_suffix(""), report)
     print(f"wrote {path}")
     return 0
 

@@ -1,4 +1,12 @@
-"""The benchmark report's ratios and targets on a run whose answers are known by hand."""
+"""The benchmark report's ratios and targets on a run whose answers are known by hand, and the
+provenance every results file records."""
+
+import json
+import os
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
 
 from benchmarks import report
 
@@ -28,3 +36,21 @@ def test_a_configuration_that_did_not_run_gets_no_ratio():
     summary = {"configs": {"a0": entry(W1=4.0), "e-fp16": {"skipped": "needs TAESD"}}}
     report.add_ratios(summary)
     assert "ratio_to_a0" not in summary["configs"]["e-fp16"] and summary["targets"] == {}
+
+
+def test_every_results_file_records_where_it_was_run(tmp_path):
+    summary = {"benchmark": "a test", "median_s": 1.5}
+    report.write(tmp_path / "run", summary, "| a | table |\n")
+    written = json.loads((tmp_path / "run.json").read_text())
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, cwd=Path(report.__file__).parents[1]).stdout.strip()
+    assert written["commit"].split("+")[0] == head and written["median_s"] == 1.5
+    assert written["date"] == time.strftime("%Y-%m-%d")
+    assert written["versions"]["openvino"] == metadata.version("openvino")
+    assert written["cpu"]["name"] and written["cpu_count"] == os.cpu_count()
+    text = (tmp_path / "run.md").read_text()
+    assert text.startswith("| a | table |") and f"at commit {written['commit']}" in text
+    # What a benchmark recorded itself is kept.
+    report.write(tmp_path / "own", {"date": "2026-01-01"})
+    assert json.loads((tmp_path / "own.json").read_text())["date"] == "2026-01-01"
+    assert not (tmp_path / "own.md").exists()
