@@ -171,7 +171,8 @@ def _measure(args) -> dict:
 def _summarise(configs, workloads, runs, peaks, kernels, folders, args) -> dict:
     flops = None if args.quick else floor.stage_tflops()
     summary = {
-        "machine": _machine(args.quick), "quick": args.quick, "cpu_count": os.cpu_count(),
+        "benchmark": "benchmarks", "machine": _machine(args.quick), "quick": args.quick,
+        "cpu_count": os.cpu_count(),
         "cpu": machine.cpu(), "model": folders.model_id, "repeats": args.repeats,
         "rounds": args.rounds,
         "peaks_tflops": {p: round(v / 1e12, 3) for p, v in peaks.items()},

@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     loop = [sum(seconds(request, one) for _ in range(args.batch)) for _ in range(args.repeats)]
     together = [seconds(request, batch) for _ in range(args.repeats)]
     result = {
-        "machine": machine.name(), "cpu": machine.cpu(), "quick": args.quick,
+        "benchmark": "batch_unet", "machine": machine.name(), "cpu": machine.cpu(),
+        "quick": args.quick,
         "model": str(folder), "precision": precision_of(compiled), "latent": 64,
         "batch": args.batch, "repeats": args.repeats,
         "one_by_one_seconds": loop, "one_call_seconds": together,

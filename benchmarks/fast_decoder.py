@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
              "image-to-image": lambda fast: Image2Image("a red fox", model_id="sdxl-turbo",
                                                         seed=1, fast_decoder=fast, image=source,
                                                         steps=2, strength=0.5)}
-    report = {"machine": platform.node(), "repeats": args.repeats, "load_seconds":
-              round(loaded.load_seconds, 1), "median_seconds": {}}
+    report = {"benchmark": "fast_decoder", "machine": platform.node(), "repeats": args.repeats,
+              "load_seconds": round(loaded.load_seconds, 1), "median_seconds": {}}
     for task, make in tasks.items():
         for decoder, fast in (("full VAE", False), ("TAESD-XL", True)):
             request = validate(make(fast))

@@ -162,7 +162,7 @@ def main() -> int:
     floors = {"W1, FP16 + TAESD": floor_seconds(flops, peaks, 1, False, True),
               "W1, INT8 UNet + INT8 TAESD": floor_seconds(flops, peaks, 1, False, True,
                                                           frozenset({"UNet", "decoder"}))}
-    result = {"machine": machine.name(), "cpu": machine.cpu(),
+    result = {"benchmark": "floor", "machine": machine.name(), "cpu": machine.cpu(),
               "peaks_tflops": {p: round(v / 1e12, 4) for p, v in peaks.items()},
               "peak_kernels": kernels, "stage_tflops": flops,
               "floor_seconds": {k: {s: round(v, 3) for s, v in f.items()}

@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     fp16 = build_full_size("sdxl-turbo")
     models_dir = fp16.parent.parent
     int8 = models_dir / "sdxl-turbo" / "int8"
-    report = {"machine": machine.name(), "cpu": machine.cpu(), "cpu_count": os.cpu_count(),
+    report = {"benchmark": "int8_unet", "machine": machine.name(), "cpu": machine.cpu(),
+              "cpu_count": os.cpu_count(),
               "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
               "samples": args.samples, "export_options": args.export_options}
     if args.compile_memory:

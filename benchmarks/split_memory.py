@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         xml = Path(work) / "unet.xml"
         child = [sys.executable, "-m", "benchmarks.split_memory"]
         subprocess.run([*child, "_build", str(xml)], check=True)
-        report = {"machine": platform.node(),
+        report = {"benchmark": "split_memory", "machine": platform.node(),
                   "unet_fp16_bytes": xml.with_suffix(".bin").stat().st_size,
                   "samples": args.samples, "runs": []}
         for pieces in args.pieces:

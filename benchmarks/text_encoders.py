@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
                                  scratch / side) for side in SIDES}
         psnrs = _psnrs(scratch / "int8", scratch / "fp16", args.prompts)
     results = {
-        "machine": machine.name(), "cpu": machine.cpu(), "quick": args.quick,
+        "benchmark": "text_encoders", "machine": machine.name(), "cpu": machine.cpu(),
+        "quick": args.quick,
         "model": folders.model_id, "prompts": args.prompts,
         "psnr_db": psnrs, "psnr_db_median": round(statistics.median(psnrs), 2),
         "text_encoders_disk_mb": {side: _disk_mb(folders, side) for side in SIDES},
