@@ -115,7 +115,8 @@ def fill(doc: Path) -> int:
 
     def replace(match: re.Match) -> str:
         nonlocal changed
-        figure = Figure(doc, 0, match["text"], match["path"], match["title"])
+        line = text.count("\n", 0, match.start()) + 1
+        figure = Figure(doc, line, match["text"], match["path"], match["title"])
         new = figure.filled()
         changed += new != figure.text
         return f'[{new}]({figure.path} "{figure.title}")'

@@ -71,7 +71,7 @@ def test_a_key_or_file_that_is_not_there_is_named(doc):
     problems = figures.stale(doc)
     assert "page.md:1" in problems[0] and "'server>middle>rss_gb' ('middle' missing)" in problems[0]
     assert "page.md:3: no results file ../benchmarks/results/gone.json" in problems[1]
-    with pytest.raises(figures.FigureError):
+    with pytest.raises(figures.FigureError, match="page.md:1: .* has no 'server>middle>rss_gb'"):
         figures.fill(doc)
 
 
