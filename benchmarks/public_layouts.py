@@ -66,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     summary["min_ratios"] = _ratios(summary["sides"], "min_s")
     summary["targets"] = _targets(summary)
     base = args.results / f"public_layouts-{name}"
-    report.write(base, summary, markdown(summary))
-    print(markdown(summary))
-    print(f"wrote {base}.json and .md")
+    report.publish(base, summary, markdown(summary))
     return 0
 
 

@@ -108,6 +108,13 @@ def write(base: Path, summary: dict, text: str | None = None) -> None:
         base.with_suffix(".md").write_text(text.rstrip("\n") + "\n\n" + footer(summary) + "\n")
 
 
+def publish(base: Path, summary: dict, text: str) -> None:
+    """write(), then the Markdown on the console and where the files are."""
+    write(base, summary, text)
+    print(text)
+    print(f"wrote {base}.json and .md")
+
+
 def provenance() -> dict:
     """The date, the commit (with "+changes" where the tree differs from it), the packages'
     versions and the CPU a run had: what its figures depend on."""

@@ -64,9 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                     "minutes": args.minutes, "clients": args.clients})
     summary["targets"] = targets(summary)
     base = args.results / f"soak-{name}"
-    report.write(base, summary, markdown(summary))
-    print(markdown(summary))
-    print(f"wrote {base}.json and .md")
+    report.publish(base, summary, markdown(summary))
     return 0
 
 

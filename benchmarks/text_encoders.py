@@ -60,9 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         "sides": sides,
     }
     base = args.results / f"text_encoders-{machine.name()}{'-quick' if args.quick else ''}"
-    report.write(base, results, markdown(results))
-    print(markdown(results))
-    print(f"wrote {base}.json and .md")
+    report.publish(base, results, markdown(results))
     return 0
 
 

@@ -46,9 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         summary["app_peak_rss_gb"] = app_process.peak_rss_gb(process.pid)
     summary["targets"] = targets(summary)
     base = args.results / f"throughput-{name}"
-    report.write(base, summary, markdown(summary))
-    print(markdown(summary))
-    print(f"wrote {base}.json and .md (the app's log: {log})")
+    report.publish(base, summary, markdown(summary))
+    print(f"the app's log: {log}")
     return 0
 
 
